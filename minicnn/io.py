@@ -1,0 +1,142 @@
+"""Saving and loading models as ``.npz`` files, never with pickle.
+
+A file holds one array per parameter (``"conv1.W"``, ...) and, under the key
+``"__architecture__"``, a JSON string describing the layers, so `load` can rebuild
+the model without knowing it in advance. Files are written to a temporary name in
+the same folder and then renamed, so a crash never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from .model import Sequential
+
+FORMAT = "minicnn-sequential"
+VERSION = 1
+ARCHITECTURE_KEY = "__architecture__"
+# The layer types a file may name, so loading never runs arbitrary code.
+LAYER_TYPES = {cls.__name__: cls
+               for cls in (Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Dropout)}
+
+
+def architecture(model: Sequential) -> dict:
+    """The JSON-able description of ``model``'s layers."""
+    return {"format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
+            "input_shape": list(model.input_shape) if model.input_shape else None,
+            "layers": [{"type": type(layer).__name__, "name": layer.name,
+                        "config": layer.config()} for layer in model.layers]}
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
+                               prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model: Sequential, path) -> None:
+    """Write ``model`` (architecture and weights) to ``path`` atomically."""
+    for layer in model.layers:
+        if type(layer) not in LAYER_TYPES.values():
+            raise TypeError(f"cannot save layer {layer.name!r} of type {type(layer).__name__}; "
+                            f"only {sorted(LAYER_TYPES)} can be saved")
+    arrays = dict(model.parameters())
+    arrays[ARCHITECTURE_KEY] = np.array(json.dumps(architecture(model)))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a model file: (architecture, {parameter name: array}). Clear errors only."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"could not read model file {str(path)!r}: it is not a valid .npz "
+                         f"file ({type(err).__name__}: {err})") from None
+    if ARCHITECTURE_KEY not in arrays:
+        raise ValueError(f"{str(path)!r} is not a minicnn model file: it has no "
+                         f"{ARCHITECTURE_KEY!r} entry")
+    try:
+        arch = json.loads(str(arrays.pop(ARCHITECTURE_KEY)))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{str(path)!r}: the architecture JSON is corrupt ({err})") from None
+    if not isinstance(arch, dict) or arch.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not a minicnn model file (format "
+                         f"{arch.get('format') if isinstance(arch, dict) else None!r})")
+    return arch, arrays
+
+
+def build(arch: dict) -> Sequential:
+    """Rebuild a model (with fresh weights) from an architecture description."""
+    layers = []
+    for spec in arch["layers"]:
+        cls = LAYER_TYPES.get(spec.get("type"))
+        if cls is None:
+            raise ValueError(f"unknown layer type {spec.get('type')!r} in the architecture; "
+                             f"expected one of {sorted(LAYER_TYPES)}")
+        config = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
+        layers.append(cls(**config, name=spec["name"]))
+    shape = arch.get("input_shape")
+    return Sequential(layers, input_shape=tuple(shape) if shape else None)
+
+
+def load_weights(model: Sequential, path) -> None:
+    """Copy the weights in ``path`` into ``model``. Everything is checked before anything
+    is assigned, so on an error the model is unchanged."""
+    _, arrays = _read(path)
+    params = model.parameters()
+    for key, value in params.items():
+        if key not in arrays:
+            raise ValueError(f"{str(path)!r} does not match the model: parameter {key!r} "
+                             f"(shape {list(value.shape)}) is missing from the file")
+        if arrays[key].shape != value.shape:
+            raise ValueError(f"{str(path)!r} does not match the model: parameter {key!r} has "
+                             f"shape {list(arrays[key].shape)} in the file but "
+                             f"{list(value.shape)} in the model")
+    extra = sorted(set(arrays) - set(params))
+    if extra:
+        raise ValueError(f"{str(path)!r} does not match the model: the file has parameter "
+                         f"{extra[0]!r}, which the model lacks")
+    for key, value in params.items():
+        if not np.all(np.isfinite(arrays[key])):
+            raise ValueError(f"{str(path)!r}: parameter {key!r} has non-finite values")
+    for key, value in params.items():
+        value[...] = arrays[key]   # in place, in the parameter's own dtype
+
+
+def load(path) -> Sequential:
+    """Rebuild the model saved at ``path`` (architecture and weights)."""
+    arch, _ = _read(path)
+    model = build(arch).astype(np.dtype(arch.get("dtype", "float32")))
+    load_weights(model, path)
+    return model
+
+
+def pretrained() -> Sequential:
+    """The small CNN trained on Fashion-MNIST that ships with minicnn (see README)."""
+    path = Path(__file__).parent / "assets" / "fashion_mnist_cnn.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"the shipped model is missing from {str(path)!r}; "
+                                "reinstall minicnn or run the training command in the README")
+    return load(path)

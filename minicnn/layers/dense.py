@@ -1,0 +1,93 @@
+"""Fully connected layers: `Dense`, and `Flatten` that feeds it images.
+
+Shape (Dense):
+    x:   (N, in_features)
+    W:   (in_features, out_features)   -- so that out = x @ W + b
+    b:   (out_features,)
+    out: (N, out_features)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, check_array, check_dout, positive_int
+
+
+class Dense(Layer):
+    """Affine layer ``out = x @ W + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    rng : np.random.Generator or int, optional
+        He-normal initial weights ``N(0, 2 / in_features)``; zero biases.
+    dtype : float32 (default) or float64
+    name : str, optional
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, rng=None, dtype=np.float32,
+                 name: str | None = None):
+        super().__init__(name)
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        w = rng.standard_normal((self.in_features, self.out_features))
+        self.params = {"W": (w * np.sqrt(2.0 / self.in_features)).astype(dtype),
+                       "b": np.zeros(self.out_features, dtype=dtype)}
+        self.zero_grad()
+
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features}
+
+    def output_shape(self, input_shape):
+        return (input_shape[0], self.out_features)
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        """x: (N, in_features) -> (N, out_features)."""
+        label = self._label()
+        check_array(x, label, ndim=2)
+        if x.dtype != self.params["W"].dtype:
+            raise TypeError(f"{label}: expected input of dtype {self.params['W'].dtype} "
+                            f"(the parameters' dtype), but got {x.dtype}; convert the input "
+                            "or call model.astype(...)")
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"{label}: expected input{list(x.shape)} to have "
+                             f"{self.in_features} features, but got {x.shape[1]}")
+        self.cache = x
+        # BEGIN SOLUTION cnn_layers
+        # HINT: one matrix product plus the bias.
+        return x @ self.params["W"] + self.params["b"]
+        # END SOLUTION
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (N, out_features) -> dx: (N, in_features); fills grads W and b."""
+        x = self._cached()
+        check_dout(dout, (x.shape[0], self.out_features), self._label())
+        # BEGIN SOLUTION cnn_layers
+        # HINT: dW = x.T @ dout, db = sum of dout over the batch, dx = dout @ W.T.
+        if self.param_grads:
+            self.grads["W"] = x.T @ dout
+            self.grads["b"] = dout.sum(axis=0)
+        return dout @ self.params["W"].T
+        # END SOLUTION
+
+
+class Flatten(Layer):
+    """Reshape (N, C, H, W) (or any (N, ...)) to (N, C*H*W), row-major."""
+
+    def output_shape(self, input_shape):
+        return (input_shape[0], int(np.prod(input_shape[1:])))
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        check_array(x, self._label())
+        if x.ndim < 2:
+            raise ValueError(f"{self._label()}: expected input with a batch dimension "
+                             f"and at least one more, but got input{list(x.shape)}")
+        self.cache = x.shape
+        return x.reshape(x.shape[0], -1).copy()
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        x_shape = self._cached()
+        check_dout(dout, self.output_shape(x_shape), self._label())
+        return dout.reshape(x_shape).copy()

@@ -1,0 +1,47 @@
+"""Inverted dropout: active only with ``train=True``, the identity at test time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, check_array, check_dout
+
+
+class Dropout(Layer):
+    """Zero each input with probability ``p`` during training, scaling the rest by
+    ``1 / (1 - p)`` so the expected value is unchanged (any input shape).
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+    rng : np.random.Generator or int, optional
+        Source of the random masks.
+    name : str, optional
+    """
+
+    def __init__(self, p: float = 0.5, *, rng=None, name: str | None = None):
+        super().__init__(name)
+        if isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise TypeError(f"p must be a float in [0, 1). Received: p={p!r}")
+        if not 0 <= p < 1:
+            raise ValueError(f"p must be in [0, 1). Received: p={p!r}")
+        self.p = float(p)
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+    def config(self) -> dict:
+        return {"p": self.p}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        check_array(x, self._label())
+        if train and self.p > 0:
+            keep = self.rng.random(x.shape) >= self.p
+            scale = keep.astype(x.dtype) / np.asarray(1 - self.p, dtype=x.dtype)
+        else:
+            scale = np.ones((), dtype=x.dtype)   # the identity: gradients pass unchanged
+        self.cache = (x.shape, scale)
+        return x * scale
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        x_shape, scale = self._cached()
+        check_dout(dout, x_shape, self._label())
+        return dout * scale

@@ -1,0 +1,80 @@
+"""ReLU, and the three backward rules that guided backpropagation is about.
+
+The forward pass is always ``max(x, 0)``. Only the backward pass changes with
+``mode``. With ``x`` the forward input and ``g = dout`` the gradient from above:
+
+================  ==========================  ==================================
+mode              backward returns            paper
+================  ==========================  ==================================
+``"standard"``    ``g * (x > 0)``             backprop / saliency, Simonyan et al. 2013
+``"deconvnet"``   ``g * (g > 0)``             deconvnet, Zeiler & Fergus 2014
+``"guided"``      ``g * (x > 0) * (g > 0)``   guided backprop, Springenberg et al. 2015
+================  ==========================  ==================================
+
+Only ``"standard"`` is the true gradient; the other two are visualisation rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, check_array, check_dout
+
+RELU_MODES = ("standard", "deconvnet", "guided")
+
+
+def relu_backward(x: np.ndarray, dout: np.ndarray, mode: str = "standard") -> np.ndarray:
+    """The three ReLU backward rules, side by side. Returns a new array like ``dout``."""
+    # BEGIN SOLUTION cnn_layers guided_backprop
+    # HINT: one line per mode: standard dout*(x>0), deconvnet dout*(dout>0), guided both masks.
+    if mode == "standard":    # backprop: pass g where the input was positive (Simonyan et al. 2013)
+        return dout * (x > 0)
+    if mode == "deconvnet":   # deconvnet: pass g where g is positive (Zeiler & Fergus 2014)
+        return dout * (dout > 0)
+    if mode == "guided":      # guided backprop: both conditions (Springenberg et al. 2015)
+        return dout * ((x > 0) & (dout > 0))
+    # END SOLUTION
+    raise ValueError(f"mode must be one of {RELU_MODES}. Received: mode={mode!r}")
+
+
+class ReLU(Layer):
+    """Rectified linear unit ``max(x, 0)``, elementwise, any input shape.
+
+    Parameters
+    ----------
+    mode : "standard", "deconvnet" or "guided"
+        Which backward rule to use (see the module docstring). Can be changed
+        later with ``layer.mode = ...``; ``Sequential.set_relu_mode`` and
+        ``minicnn.relu_mode`` change every ReLU of a model.
+    name : str, optional
+    """
+
+    def __init__(self, mode: str = "standard", *, name: str | None = None):
+        super().__init__(name)
+        self.mode = mode
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in RELU_MODES:
+            raise ValueError(f"mode must be one of {RELU_MODES}. Received: mode={value!r}")
+        self._mode = value
+
+    def config(self) -> dict:
+        return {"mode": self.mode}
+
+    def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
+        check_array(x, self._label())
+        self.cache = x
+        # BEGIN SOLUTION cnn_layers
+        # HINT: elementwise max(x, 0) as a new array.
+        return np.maximum(x, 0)
+        # END SOLUTION
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        x = self._cached()
+        check_dout(dout, x.shape, self._label())
+        return relu_backward(x, dout, self.mode)

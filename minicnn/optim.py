@@ -1,0 +1,77 @@
+"""Optimizers: `SGD` (with momentum and weight decay) and `Adam`.
+
+Both read ``model.parameters()`` and ``model.gradients()`` (filled by the last
+``backward``) and update the parameter arrays in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_rate(value, name: str, low: float = 0.0, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+    if value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+class SGD:
+    """Stochastic gradient descent: ``v = momentum * v + (g + weight_decay * p)``,
+    ``p -= lr * v``. With ``momentum=0`` this is plain SGD."""
+
+    def __init__(self, model, lr: float = 0.01, momentum: float = 0.0,
+                 weight_decay: float = 0.0):
+        self.model = model
+        self.lr = _check_rate(lr, "lr")
+        self.momentum = _check_rate(momentum, "momentum", 0.0, 1.0)
+        self.weight_decay = _check_rate(weight_decay, "weight_decay")
+        self.velocity: dict[str, np.ndarray] = {}
+
+    def step(self) -> None:
+        grads = self.model.gradients()
+        for key, p in self.model.parameters().items():
+            g = grads[key] + self.weight_decay * p if self.weight_decay else grads[key]
+            if self.momentum:
+                v = self.velocity.setdefault(key, np.zeros_like(p))
+                v *= self.momentum
+                v += g
+                g = v
+            p -= (self.lr * g).astype(p.dtype, copy=False)
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is added to the
+    gradient (L2), as in PyTorch's ``Adam``."""
+
+    def __init__(self, model, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        self.model = model
+        self.lr = _check_rate(lr, "lr")
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be a pair of floats. Received: betas={betas!r}")
+        self.beta1 = _check_rate(betas[0], "betas[0]", 0.0, 1.0)
+        self.beta2 = _check_rate(betas[1], "betas[1]", 0.0, 1.0)
+        self.eps = _check_rate(eps, "eps")
+        self.weight_decay = _check_rate(weight_decay, "weight_decay")
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        grads = self.model.gradients()
+        correction1 = 1 - self.beta1 ** self.t
+        correction2 = 1 - self.beta2 ** self.t
+        for key, p in self.model.parameters().items():
+            g = grads[key] + self.weight_decay * p if self.weight_decay else grads[key]
+            m = self.m.setdefault(key, np.zeros_like(p))
+            v = self.v.setdefault(key, np.zeros_like(p))
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            update = self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+            p -= update.astype(p.dtype, copy=False)

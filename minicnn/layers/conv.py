@@ -74,7 +74,7 @@ def conv2d_naive_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride
     f, _, kh, kw = w.shape
     _, _, h_out, w_out = dout.shape
     # BEGIN SOLUTION cnn_layers
-    # HINT: loop like the forward pass; add dout[n,f,i,j]*w[f] into dx_pad's window and dout*window into dw[f].
+    # HINT: loop as in forward; dx_pad window += dout[n,f,i,j]*w[f]; dw[f] += dout*window.
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     dx_pad = np.zeros_like(x_pad)
     dw = np.zeros_like(w)

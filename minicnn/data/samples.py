@@ -1,0 +1,44 @@
+"""Sample images shipped inside the package, so demos run with no download.
+
+``minicnn/assets/sample_images.npz`` holds one Fashion-MNIST *test* image per
+class -- the first test image of each class -- made by
+``scripts/make_sample_images.py``. Fashion-MNIST is by Zalando Research, MIT licence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_IMAGES_FILE = Path(__file__).resolve().parent.parent / "assets" / "sample_images.npz"
+
+
+def sample_images(
+    return_indices: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the 10 shipped Fashion-MNIST test images, one per class.
+
+    Parameters
+    ----------
+    return_indices : bool, default False
+        Also return each image's index in the Fashion-MNIST test set.
+
+    Returns
+    -------
+    X : np.ndarray, float32, shape (10, 1, 28, 28)
+        Images in [0, 1], scaled exactly as ``load_fashion_mnist`` scales them.
+    y : np.ndarray, int64, shape (10,)
+        Labels ``0, 1, ..., 9`` (image ``i`` is of class ``i``); names in
+        ``FASHION_MNIST_CLASSES``.
+    indices : np.ndarray, int64, shape (10,)
+        Only if ``return_indices``: ``load_fashion_mnist("test")[0][indices]``
+        equals ``X``.
+    """
+    with np.load(SAMPLE_IMAGES_FILE, allow_pickle=False) as npz:
+        images, labels, indices = npz["images"], npz["labels"], npz["indices"]
+    X = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+    y = labels.astype(np.int64)
+    if return_indices:
+        return X, y, indices.astype(np.int64)
+    return X, y

@@ -62,36 +62,40 @@ def _shape_masks(label, u, v) -> np.ndarray:
     return np.select([label == 0, label == 1, label == 2], [circle, square, triangle], cross)
 
 
-def _segment_distance(yy, xx, y0, x0, y1, x1) -> np.ndarray:
-    """Distance from each pixel to a line segment; endpoints are (n, 1, 1)."""
+def _segment_distance2(yy, xx, y0, x0, y1, x1) -> np.ndarray:
+    """Squared distance from each pixel to a line segment; endpoints are (n, 1, 1)."""
     dy, dx = y1 - y0, x1 - x0
-    t = ((yy - y0) * dy + (xx - x0) * dx) / (dy**2 + dx**2 + 1e-9)
+    t = ((yy - y0) * dy + (xx - x0) * dx) / (dy**2 + dx**2 + 1e-6)
     t = np.clip(t, 0.0, 1.0)
-    return np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx))
+    return (yy - y0 - t * dy) ** 2 + (xx - x0 - t * dx) ** 2
 
 
-def _render(p: dict, yy, xx, rng, noise: float, clutter: int):
-    """Render one chunk of images from its drawn parameters ``p``."""
-    n = len(p["label"])
-    background = np.zeros((n,) + yy.shape[1:]) + p["level"][:, None, None]
+def _render(label, p: dict, yy, xx, rng, noise: float, clutter: int):
+    """Render one chunk of ``n`` images: float32 (n, size, size) and bool masks.
+
+    ``label`` is (n,); ``p`` maps each drawn parameter to an (n,) or (n, clutter)
+    array; ``yy, xx`` are (1, size, size) pixel coordinates.
+    """
+    n = len(label)
+    background = np.zeros((n,) + yy.shape[1:], np.float32) + p["level"][:, None, None]
 
     for k in range(clutter):  # faint blobs and faint line segments
         by, bx, bs, ba = (p[f"blob_{key}"][:, k, None, None] for key in "yxsa")
         background += ba * np.exp(-((yy - by) ** 2 + (xx - bx) ** 2) / (2 * bs**2))
         keys = ("y0", "x0", "y1", "x1", "a")
         y0, x0, y1, x1, la = (p[f"line_{key}"][:, k, None, None] for key in keys)
-        background += la * (_segment_distance(yy, xx, y0, x0, y1, x1) <= 0.7)
+        background += la * (_segment_distance2(yy, xx, y0, x0, y1, x1) <= 0.5)
 
     cy, cx, r, theta = (p[key][:, None, None] for key in ("cy", "cx", "radius", "theta"))
     cos, sin = np.cos(theta), np.sin(theta)
     u = (cos * (xx - cx) + sin * (yy - cy)) / r
     v = (-sin * (xx - cx) + cos * (yy - cy)) / r
-    masks = _shape_masks(p["label"][:, None, None], u, v)
+    masks = _shape_masks(label[:, None, None], u, v)
 
     images = np.where(masks, p["level"][:, None, None] + p["contrast"][:, None, None], background)
     if noise > 0:
-        images = images + rng.normal(0.0, noise, size=images.shape)
-    return np.clip(images, 0.0, 1.0).astype(np.float32), masks
+        images = images + rng.normal(0.0, noise, size=images.shape).astype(np.float32)
+    return np.clip(images, 0.0, 1.0), masks
 
 
 def make_shapes(
@@ -137,8 +141,8 @@ def make_shapes(
     # Draw every parameter up front; rendering then only adds the pixel noise.
     radius = rng.uniform(scale[0], scale[1], n) * size
     margin = radius + 1.0
+    label = rng.permutation(np.arange(n) % len(SHAPES_CLASSES)).astype(np.int64)
     p = {
-        "label": rng.permutation(np.arange(n) % len(SHAPES_CLASSES)),
         "radius": radius,
         "cy": rng.uniform(margin, size - 1 - margin),
         "cx": rng.uniform(margin, size - 1 - margin),
@@ -156,12 +160,12 @@ def make_shapes(
         "line_a": rng.uniform(-0.15, 0.15, (n, clutter)),
     }
 
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)[:, None]
+    p = {key: value.astype(np.float32) for key, value in p.items()}  # render in float32
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)[:, None]
     X = np.empty((n, 1, size, size), dtype=np.float32)
     masks = np.empty((n, size, size), dtype=bool)
     for start in range(0, n, _CHUNK):
-        chunk = {key: value[start : start + _CHUNK] for key, value in p.items()}
-        X[start : start + _CHUNK, 0], masks[start : start + _CHUNK] = _render(
-            chunk, yy, xx, rng, noise, clutter
-        )
-    return X, p["label"].astype(np.int64), masks
+        part = slice(start, start + _CHUNK)
+        chunk = {key: value[part] for key, value in p.items()}
+        X[part, 0], masks[part] = _render(label[part], chunk, yy, xx, rng, noise, clutter)
+    return X, label, masks

@@ -38,6 +38,29 @@ def cmd_grade(args: argparse.Namespace) -> None:
     grade(args.assignment, args.submission, results=args.results, timeout=args.timeout)
 
 
+def cmd_notebooks(args: argparse.Namespace) -> None:
+    import time
+    from pathlib import Path
+
+    from . import notebooks
+    paths = notebooks.find_notebooks(args.folder)
+    if not paths:
+        raise UsageError(f"no notebooks found in {args.folder or notebooks.NOTEBOOK_DIR}")
+    if not args.execute:
+        print("\n".join(str(p) for p in paths))
+        print("add --execute to run them (and --html DIR to render them)")
+        return
+    for path in paths:
+        start = time.perf_counter()
+        nb = notebooks.execute(path, timeout=args.timeout)
+        print(f"ran {path} in {time.perf_counter() - start:.1f} s")
+        if args.html:
+            out = Path(args.html) / f"{path.stem}.html"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(notebooks.to_html(nb, title=path.stem), encoding="utf-8")
+            print(f"  wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m minicnn",
@@ -70,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results.json", help="where to write results.json")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per test (default: 60)")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("notebooks", help="list, execute and render the lecture notebooks")
+    p.add_argument("--execute", action="store_true", help="run every notebook in a fresh kernel")
+    p.add_argument("--html", metavar="DIR", help="with --execute: write one HTML page each")
+    p.add_argument("--folder", help="notebook folder (default: the repo's notebooks/)")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
+    p.set_defaults(func=cmd_notebooks)
     return parser
 
 

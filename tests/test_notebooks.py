@@ -1,0 +1,69 @@
+"""The lecture notebooks run top to bottom in a fresh kernel, and the HTML renderer works."""
+
+import base64
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from minicnn import notebooks
+
+NOTEBOOKS = notebooks.find_notebooks()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_without_error(path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = notebooks.execute(path, timeout=600)
+    errors = [o for c in nb.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == []
+    assert any(o.get("output_type") in ("display_data", "execute_result")
+               and "image/png" in o.get("data", {})
+               for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])), \
+        f"{path.name} shows no figure"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, \
+                f"{path.name}: strip outputs before committing"
+
+
+def test_markdown_subset():
+    html = notebooks.markdown_to_html("# Title\n\nSome `code` and **bold** *it*.\n\n- a\n- b <x>")
+    assert html == ("<h1>Title</h1>\n<p>Some <code>code</code> and <strong>bold</strong> "
+                    "<em>it</em>.</p>\n<ul><li>a</li><li>b &lt;x&gt;</li></ul>")
+
+
+def test_html_embeds_png_and_text():
+    png = base64.b64encode(b"\x89PNG fake").decode()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Hello"),
+        nbformat.v4.new_code_cell("print(1)", outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+            nbformat.v4.new_output("display_data", data={"image/png": png}),
+        ]),
+    ])
+    page = notebooks.to_html(nb, title="t")
+    assert "<h2>Hello</h2>" in page
+    assert '<pre class="code">print(1)</pre>' in page
+    assert f'src="data:image/png;base64,{png}"' in page
+    assert '<pre class="out">1\n</pre>' in page
+
+
+def test_cli_executes_and_renders(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nbformat.write(nb, folder / "one.ipynb")
+    result = subprocess.run([sys.executable, "-m", "minicnn", "notebooks", "--execute",
+                             "--folder", str(folder), "--html", str(tmp_path / "html")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "html" / "one.html").read_text()
+    assert '<pre class="out">42\n</pre>' in page

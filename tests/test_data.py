@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
@@ -149,12 +148,6 @@ def test_fashion_mnist_shapes_dtypes_ranges(fashion, split, n):
 def test_fashion_mnist_class_names():
     assert FASHION_MNIST_CLASSES[0] == "T-shirt/top"
     assert FASHION_MNIST_CLASSES[9] == "Ankle boot"
-
-
-def test_fashion_mnist_loads_fast(fashion):
-    start = time.perf_counter()
-    load_fashion_mnist("train")
-    assert time.perf_counter() - start < 4.0  # < 2 s on a normal machine; slack for CI
 
 
 def test_fashion_mnist_bad_split():
@@ -308,12 +301,6 @@ def test_make_shapes_masks_inside_image_and_plausible_area():
     for c in range(len(SHAPES_CLASSES)):
         assert abs(area[y == c].mean() - expected) < 0.1 * expected, SHAPES_CLASSES[c]
     assert area.min() >= 0.7 * unit_area * (lo * size) ** 2
-
-
-def test_make_shapes_is_fast():
-    start = time.perf_counter()
-    make_shapes(10000)
-    assert time.perf_counter() - start < 10.0  # ~2 s on a laptop; slack for CI
 
 
 @pytest.mark.parametrize(

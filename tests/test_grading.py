@@ -1,0 +1,484 @@
+"""Tests of the release builder and the autograder (minicnn.grading).
+
+Most tests use a tiny fake source tree built in a temporary folder (a package
+without NumPy, one assignment, four graded tests), so that the hang, crash,
+syntax-error and stderr cases run in seconds. The last section builds and grades
+the two real assignments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from minicnn.grading import (
+    ConfigError,
+    MarkerError,
+    blank_source,
+    build_assignment,
+    grade,
+    list_assignments,
+    load_assignment,
+    parse_blocks,
+)
+from minicnn.grading.release import leaks, unzip_autograder, write_student_package
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------- markers
+
+MARKED = '''\
+def add(a, b):
+    """Sum."""
+    # BEGIN SOLUTION fake other
+    # HINT: return the sum of "a" and b.
+    total = a + b
+    return total
+    # END SOLUTION
+
+
+class Thing:
+    def double(self, x):
+        if x is None:
+            # BEGIN SOLUTION
+            return 0
+            # END SOLUTION
+        return 2 * x
+
+    def triple(self, x):
+        # BEGIN SOLUTION other
+        # HINT: three times.
+        return 3 * x
+        # END SOLUTION
+'''
+
+
+def test_parse_blocks_reads_tags_hints_and_lines():
+    blocks = parse_blocks(MARKED, "ops.py")
+    assert [(b.begin, b.end) for b in blocks] == [(3, 7), (13, 15), (19, 22)]
+    assert [b.tags for b in blocks] == [("fake", "other"), (), ("other",)]
+    assert [b.hint for b in blocks] == ['return the sum of "a" and b.', None, "three times."]
+    assert blocks[0].body == ["    total = a + b", "    return total"]
+    assert blocks[1].indent == " " * 12
+    assert blocks[1].belongs_to("fake") and blocks[1].belongs_to("anything")
+    assert blocks[2].belongs_to("other") and not blocks[2].belongs_to("fake")
+
+
+def test_blank_source_stubs_own_blocks_and_keeps_others_without_markers():
+    text, blanked = blank_source(MARKED, "fake", "ops.py")
+    assert [b.begin for b in blanked] == [3, 13]
+    assert "    raise NotImplementedError('return the sum of \"a\" and b.')\n" in text
+    assert "            raise NotImplementedError(" in text  # at the BEGIN's indentation
+    assert "        return 3 * x\n" in text  # the other assignment's block is kept
+    for gone in ("SOLUTION", "HINT", "total = a + b", "return 0", "three times"):
+        assert gone not in text
+    namespace: dict = {}
+    exec(compile(text, "ops.py", "exec"), namespace)
+    with pytest.raises(NotImplementedError, match='return the sum of "a" and b'):
+        namespace["add"](1, 2)
+    with pytest.raises(NotImplementedError, match="implement this block"):
+        namespace["Thing"]().double(None)
+    assert namespace["Thing"]().triple(2) == 6
+
+
+def test_blank_source_without_markers_is_unchanged():
+    assert blank_source("x = 1\n", "fake") == ("x = 1\n", [])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("# BEGIN SOLUTION\nx = 1\n", "ops.py:1: BEGIN SOLUTION is never closed"),
+    ("x = 1\n# END SOLUTION\n", "ops.py:2: END SOLUTION without a BEGIN SOLUTION"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n",
+     "ops.py:2: BEGIN SOLUTION inside the block opened at line 1"),
+    ("# BEGIN SOLUTION a,b\n# END SOLUTION\n", "ops.py:1: expected assignment names"),
+    ("# BEGIN SOLUTION\n# END SOLUTION fake\n", "ops.py:2: expected nothing after END"),
+])
+def test_malformed_markers_name_file_and_line(text, message):
+    with pytest.raises(MarkerError, match=message):
+        parse_blocks(text, "ops.py")
+
+
+# --------------------------------------------------------- a fake source tree
+
+FAKE_OPS = '''\
+"""Tiny operations for the grading tests."""
+
+
+def add(a, b):
+    # BEGIN SOLUTION fake
+    # HINT: add the two numbers.
+    return a + b
+    # END SOLUTION
+
+
+def double(x):
+    # BEGIN SOLUTION
+    return 2 * x
+    # END SOLUTION
+
+
+def triple(x):
+    # BEGIN SOLUTION other
+    return 3 * x
+    # END SOLUTION
+'''
+
+FAKE_TESTS = {
+    "conftest.py": "import pytest\n\n\n@pytest.fixture\ndef two():\n    return 2\n",
+    "fake_helpers.py": "def same(a, b):\n    return a == b\n",
+    "fake/test_visible_ops.py": '''\
+import pytest
+from fake_helpers import same
+
+import minicnn
+
+
+@pytest.mark.points(2)
+def test_add(two):
+    """add() adds."""
+    assert same(minicnn.add(two, 3), 5)
+
+
+@pytest.mark.parametrize("x", [0, 1, 5])
+def test_double(x):
+    assert minicnn.double(x) == 2 * x
+''',
+    "fake/test_hidden_ops.py": '''\
+import pytest
+
+import minicnn
+
+
+@pytest.mark.points(3)
+def test_add_hidden():
+    assert minicnn.add(-1, 1) == 0
+
+
+def test_double_hidden():
+    assert minicnn.double(-4) == -8
+''',
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def make_fake_source(root: Path) -> Path:
+    write_tree(root, {
+        "minicnn/__init__.py": "from .ops import add, double, triple\n",
+        "minicnn/ops.py": FAKE_OPS,
+        "assignments/fake/README.md": "# Fake\nImplement `add` and `double`.\n",
+        "assignments/fake/starter.ipynb": json.dumps(
+            {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
+        "assignments/fake/assignment.json": json.dumps({
+            "title": "Fake assignment", "visible": ["test_visible_*.py"],
+            "hidden": ["test_hidden_*.py"], "hidden_visibility": "after_published",
+            "points": {"test_hidden_ops.py::test_double_hidden": 1.5}}),
+        "assignments/other/assignment.json": json.dumps({
+            "title": "Other", "visible": ["*.py"], "hidden": []}),
+        "tests/autograder/other/test_other.py": "def test_x():\n    pass\n",
+        **{f"tests/autograder/{name}": text for name, text in FAKE_TESTS.items()},
+    })
+    return root
+
+
+def submission(tmp_path: Path, ops: str, init: str | None = None) -> Path:
+    """A submission folder whose minicnn/ops.py is ``ops``."""
+    folder = tmp_path / "submission"
+    write_tree(folder, {
+        "minicnn/__init__.py": init or "from .ops import add, double, triple\n",
+        "minicnn/ops.py": ops,
+    })
+    return folder
+
+
+CORRECT = "def add(a, b):\n    return a + b\n\n\ndef double(x):\n    return 2 * x\n\n\n" \
+          "def triple(x):\n    return 3 * x\n"
+
+
+@pytest.fixture(scope="module")
+def fake_source(tmp_path_factory) -> Path:
+    return make_fake_source(tmp_path_factory.mktemp("source"))
+
+
+@pytest.fixture(scope="module")
+def fake_build(fake_source, tmp_path_factory) -> Path:
+    return build_assignment("fake", tmp_path_factory.mktemp("out"), source_root=fake_source)
+
+
+def scores(results: dict) -> dict[str, float]:
+    return {t["name"]: t["score"] for t in results["tests"]}
+
+
+def test_config_reads_points_from_marker_config_and_default(fake_source):
+    spec = load_assignment("fake", fake_source)
+    assert [(t.id, t.points, t.hidden) for t in spec.tests] == [
+        ("test_hidden_ops.py::test_add_hidden", 3.0, True),
+        ("test_hidden_ops.py::test_double_hidden", 1.5, True),
+        ("test_visible_ops.py::test_add", 2.0, False),
+        ("test_visible_ops.py::test_double", 1.0, False),
+    ]
+    assert spec.max_score == 7.5
+    assert spec.tests[2].doc == "add() adds."
+    assert list_assignments(fake_source) == ["fake", "other"]
+    with pytest.raises(ConfigError, match="unknown assignment 'nope'.*known: fake, other"):
+        load_assignment("nope", fake_source)
+
+
+def test_config_rejects_unlisted_test_files(fake_source, tmp_path):
+    root = make_fake_source(tmp_path)
+    (root / "tests/autograder/fake/test_extra.py").write_text("def test_y():\n    pass\n")
+    with pytest.raises(ConfigError, match=r"neither visible nor hidden: \['test_extra.py'\]"):
+        load_assignment("fake", root)
+
+
+def test_unknown_tag_is_an_error(tmp_path):
+    root = make_fake_source(tmp_path / "src")
+    ops = root / "minicnn/ops.py"
+    ops.write_text(ops.read_text().replace("SOLUTION other", "SOLUTION othr"))
+    with pytest.raises(MarkerError, match=r"ops.py:18: unknown assignment tag\(s\) \['othr'\]"):
+        write_student_package(root / "minicnn", tmp_path / "out", "fake", ["fake", "other"])
+
+
+# ------------------------------------------------------------------ building
+
+
+def test_build_writes_student_folder_and_zips(fake_build):
+    student = fake_build / "student"
+    names = sorted(str(p.relative_to(student)) for p in student.rglob("*") if p.is_file())
+    assert names == sorted([
+        "README.md", "starter.ipynb", "conftest.py", "pyproject.toml", "requirements.txt",
+        "minicnn/__init__.py", "minicnn/ops.py", "tests/conftest.py", "tests/fake_helpers.py",
+        "tests/points.json", "tests/test_visible_ops.py"])
+    ops = (student / "minicnn/ops.py").read_text()
+    assert "raise NotImplementedError('add the two numbers.')" in ops
+    assert "return 3 * x" in ops and "return a + b" not in ops and "return 2 * x" not in ops
+    assert json.loads((student / "tests/points.json").read_text()) == {
+        "test_visible_ops.py::test_add": {"points": 2.0, "doc": "add() adds."},
+        "test_visible_ops.py::test_double": {"points": 1.0, "doc": ""}}
+    with zipfile.ZipFile(fake_build / "student.zip") as zf:
+        assert sorted(zf.namelist()) == sorted(f"fake/{n}" for n in names)
+    with zipfile.ZipFile(fake_build / "autograder.zip") as zf:
+        listing = zf.namelist()
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in zf.infolist()}
+    assert {"setup.sh", "run_autograder", "requirements.txt",
+            "assignments/fake/assignment.json", "tests/autograder/conftest.py",
+            "tests/autograder/fake/test_hidden_ops.py",
+            "tests/autograder/fake/test_visible_ops.py",
+            "minicnn_grading/gradescope.py"} <= set(listing)
+    assert modes["run_autograder"] == 0o755 and modes["setup.sh"] == 0o755
+    assert not any(n.startswith("minicnn/") for n in listing)  # no reference code
+
+
+def test_leak_check_finds_solution_marker_and_hidden_test(fake_build, fake_source, tmp_path):
+    spec = load_assignment("fake", fake_source)
+    student = tmp_path / "student"
+    shutil.copytree(fake_build / "student", student)
+    blanked = write_student_package(fake_source / "minicnn", tmp_path / "pkg", "fake")
+    assert leaks(student, spec, blanked) == []
+    (student / "notes.md").write_text("    # END SOLUTION\n    return a + b\n")
+    shutil.copy(fake_source / "tests/autograder/fake/test_hidden_ops.py", student / "x.py")
+    found = leaks(student, spec, blanked)
+    assert "notes.md:1: marker line '# END SOLUTION'" in found
+    assert "notes.md:2: solution line 'return a + b'" in found
+    assert "x.py: a copy of a hidden test" in found
+
+
+def test_student_release_runs_pytest_with_score_table(fake_build):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+                          cwd=fake_build / "student", capture_output=True, text=True,
+                          timeout=120)
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "score (visible tests)" in out
+    assert re.search(r"test_visible_ops.py::test_add +0/2 +FAIL +NotImplementedError: add the "
+                     r"two numbers.", out)
+    assert re.search(r"total +0/3", out)
+    assert "test_hidden" not in out
+
+
+# ------------------------------------------------------------------- grading
+
+
+def test_reference_scores_full_marks_and_results_json(fake_source, tmp_path, capsys):
+    results = grade("fake", fake_source, tmp_path / "r" / "results.json", timeout=20,
+                    source_root=fake_source)
+    assert results == json.loads((tmp_path / "r/results.json").read_text())
+    assert results["score"] == results["max_score"] == 7.5
+    assert results["stdout_visibility"] == "hidden"
+    assert "visible tests 3 / 3 points" in results["output"]
+    by_name = {t["name"]: t for t in results["tests"]}
+    assert by_name["test_visible_ops.py::test_add"] == {
+        "name": "test_visible_ops.py::test_add", "score": 2.0, "max_score": 2.0,
+        "status": "passed", "output": "Passed. add() adds.", "visibility": "visible"}
+    assert by_name["test_hidden_ops.py::test_double_hidden"] == {
+        "name": "test_hidden_ops.py::test_double_hidden", "score": 1.5, "max_score": 1.5,
+        "status": "passed", "output": "Passed.", "visibility": "after_published"}
+    table = capsys.readouterr().out
+    assert "test_visible_ops.py::test_add" in table and "total" in table and "7.5/7.5" in table
+
+
+def test_untouched_release_scores_zero_and_shows_hint(fake_source, fake_build, tmp_path):
+    results = grade("fake", fake_build / "student.zip", tmp_path / "results.json",
+                    timeout=20, source_root=fake_source)
+    assert results["score"] == 0 and results["max_score"] == 7.5
+    by_name = {t["name"]: t for t in results["tests"]}
+    visible = by_name["test_visible_ops.py::test_add"]
+    assert visible["status"] == "failed"
+    assert "NotImplementedError: add the two numbers." in visible["output"]
+    hidden = by_name["test_hidden_ops.py::test_add_hidden"]
+    assert hidden["output"].startswith("Failed. (This is a hidden test")
+    assert "add(-1, 1)" not in json.dumps(results)  # hidden test source never shown
+    assert "case [0] of 3: NotImplementedError" in by_name[
+        "test_visible_ops.py::test_double"]["output"]
+
+
+def test_hang_times_out_only_that_test(fake_source, tmp_path):
+    ops = CORRECT.replace("    return a + b", "    while True:\n        pass")
+    results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json", timeout=2,
+                    source_root=fake_source, quiet=True)
+    assert scores(results) == {
+        "test_hidden_ops.py::test_add_hidden": 0, "test_hidden_ops.py::test_double_hidden": 1.5,
+        "test_visible_ops.py::test_add": 0, "test_visible_ops.py::test_double": 1.0}
+    add = next(t for t in results["tests"] if t["name"] == "test_visible_ops.py::test_add")
+    assert "timed out after 2 s" in add["output"]
+
+
+def test_crashes_cost_only_their_test(fake_source, tmp_path):
+    ops = CORRECT.replace("    return a + b", "    import os\n    os._exit(3)").replace(
+        "    return 2 * x", "    if x == 1:\n        import ctypes\n        ctypes.string_at(0)\n"
+        "    if x == -4:\n        raise SystemExit(1)\n    return 2 * x")
+    results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json", timeout=20,
+                    source_root=fake_source, quiet=True)
+    assert scores(results) == {
+        "test_hidden_ops.py::test_add_hidden": 0, "test_hidden_ops.py::test_double_hidden": 0,
+        "test_visible_ops.py::test_add": 0, "test_visible_ops.py::test_double": 0}
+    outputs = {t["name"]: t["output"] for t in results["tests"]}
+    assert "crashed the Python process (exit code 3)" in outputs["test_visible_ops.py::test_add"]
+    assert "case [1] of 3: the test crashed the Python process (killed by signal SIGSEGV)" \
+        in outputs["test_visible_ops.py::test_double"]
+    # the other cases of the crashed test were still run and passed
+    assert results["execution_time"] < 60
+
+
+def test_sys_exit_and_segfault_leave_other_tests_alone(fake_source, tmp_path):
+    ops = CORRECT.replace("    return a + b", "    import ctypes\n    ctypes.string_at(0)")
+    results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json", timeout=20,
+                    source_root=fake_source, quiet=True)
+    assert scores(results)["test_visible_ops.py::test_double"] == 1.0
+    assert scores(results)["test_hidden_ops.py::test_double_hidden"] == 1.5
+    assert results["score"] == 2.5
+
+
+@pytest.mark.parametrize("ops, message", [
+    ("def add(a, b) return a\n", "SyntaxError"),
+    ("import does_not_exist\n", "ModuleNotFoundError: No module named 'does_not_exist'"),
+])
+def test_broken_import_scores_zero_everywhere_with_the_error(fake_source, tmp_path, ops,
+                                                              message, capsys):
+    results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json", timeout=20,
+                    source_root=fake_source)
+    assert results["score"] == 0 and len(results["tests"]) == 4
+    assert all(message in t["output"] for t in results["tests"])  # hidden ones too
+    assert message in results["output"]
+    assert (tmp_path / "results.json").is_file()
+    assert message in capsys.readouterr().out
+
+
+def test_stderr_and_warnings_cost_nothing(fake_source, tmp_path):
+    ops = "import os, sys, warnings\nprint('noise', file=sys.stderr)\n" + CORRECT.replace(
+        "    return a + b", "    warnings.warn('careful')\n    os.write(2, b'raw stderr\\n')\n"
+        "    print('to stderr', file=sys.stderr)\n    return a + b")
+    results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json", timeout=20,
+                    source_root=fake_source, quiet=True)
+    assert results["score"] == 7.5
+
+
+def test_missing_package_and_reference_not_importable(fake_source, tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    results = grade("fake", empty, tmp_path / "results.json", source_root=fake_source,
+                    quiet=True)
+    assert results["score"] == 0
+    assert "no minicnn/ package" in results["tests"][0]["output"]
+    # The reference is on PYTHONPATH and in the working directory: still not used.
+    monkeypatch.setenv("PYTHONPATH", str(fake_source))
+    monkeypatch.chdir(fake_source)
+    broken = submission(tmp_path, CORRECT, init="from .ops import add, double, triple\n"
+                        "from .missing import thing\n")
+    (fake_source / "minicnn/missing.py").write_text("thing = 1\n")
+    try:
+        results = grade("fake", broken, tmp_path / "results.json", source_root=fake_source,
+                        quiet=True)
+    finally:
+        (fake_source / "minicnn/missing.py").unlink()
+    assert results["score"] == 0
+    assert "No module named 'minicnn.missing'" in results["tests"][0]["output"]
+
+
+def test_submission_found_inside_nested_zip(fake_source, tmp_path):
+    folder = submission(tmp_path, CORRECT)
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in folder.rglob("*.py"):
+            zf.write(path, "my-work/" + str(path.relative_to(folder)))
+    results = grade("fake", archive, tmp_path / "results.json", source_root=fake_source,
+                    quiet=True)
+    assert results["score"] == 7.5
+
+
+def test_gradescope_zip_end_to_end(fake_build, fake_source, tmp_path):
+    root = tmp_path / "autograder"
+    unzip_autograder(fake_build / "autograder.zip", root / "source")
+    ops = CORRECT.replace("return 2 * x", "return x + x if x else 1")  # fails x == 0
+    shutil.copytree(submission(tmp_path, ops) / "minicnn", root / "submission" / "minicnn")
+    (root / "results").mkdir()
+    env = {**os.environ, "MINICNN_AUTOGRADER_ROOT": str(root), "MINICNN_PYTHON": sys.executable,
+           "MINICNN_GRADER_USER": ""}
+    proc = subprocess.run(["bash", str(root / "source/run_autograder")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((root / "results/results.json").read_text())
+    assert set(results) == {"score", "max_score", "output", "stdout_visibility",
+                            "execution_time", "tests", "extra_data"}
+    assert results["score"] == 6.5 and results["max_score"] == 7.5
+    assert results["stdout_visibility"] == "hidden"
+    assert results["extra_data"] == {"assignment": "fake"}
+    tests = {t["name"]: t for t in results["tests"]}
+    assert list(tests) == ["test_hidden_ops.py::test_add_hidden",
+                           "test_hidden_ops.py::test_double_hidden",
+                           "test_visible_ops.py::test_add", "test_visible_ops.py::test_double"]
+    for t in tests.values():
+        assert set(t) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert t["status"] == ("passed" if t["score"] == t["max_score"] else "failed")
+        assert t["visibility"] == ("after_published" if "hidden" in t["name"] else "visible")
+    assert tests["test_visible_ops.py::test_double"]["score"] == 0
+    assert "case [0] of 3" in tests["test_visible_ops.py::test_double"]["output"]
+    assert tests["test_hidden_ops.py::test_double_hidden"]["score"] == 1.5
+    assert "6.5/7.5" in proc.stdout  # the table is in stdout, which only instructors see
+
+
+def test_gradescope_writes_results_even_when_the_grader_fails(tmp_path):
+    root = tmp_path / "autograder"
+    (root / "source" / "assignments").mkdir(parents=True)
+    from minicnn.grading.gradescope import main
+
+    assert main(["--assignment", "nope", "--root", str(root)]) == 0
+    results = json.loads((root / "results/results.json").read_text())
+    assert results["score"] == 0 and results["tests"] == []
+    assert "autograder failed" in results["output"]

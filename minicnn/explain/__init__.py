@@ -1,0 +1,43 @@
+"""Explanations: which pixels of an image matter for a class, a neuron or a feature map.
+
+The core is `gradient(model, x, target, mode)`: one forward pass, a seed planted on
+the target's layer, one backward pass under a ReLU rule (see ``minicnn/layers/relu.py``).
+`saliency`, `deconvnet` and `guided_backprop` are that function with the mode fixed;
+`grad_cam` and `guided_grad_cam` build on it. ``display`` turns maps into images.
+See docs/explain.md.
+"""
+
+from .core import (
+    Channel,
+    Neuron,
+    Seed,
+    backprop,
+    deconvnet,
+    gradient,
+    guided_backprop,
+    neuron_gradient,
+    preserved_state,
+    saliency,
+    seed_for,
+    target_gradient,
+    target_layer,
+    target_score,
+)
+from .display import (
+    abs_max,
+    clip_percentile,
+    negative_saliency,
+    positive_saliency,
+    signed_map,
+    to_image,
+    top_neurons,
+)
+from .gradcam import bilinear_resize, grad_cam, guided_grad_cam
+
+__all__ = [
+    "Neuron", "Channel", "Seed", "gradient", "saliency", "deconvnet", "guided_backprop",
+    "grad_cam", "guided_grad_cam", "bilinear_resize", "backprop", "neuron_gradient",
+    "target_gradient", "target_layer", "seed_for", "target_score", "preserved_state",
+    "signed_map", "positive_saliency", "negative_saliency", "abs_max", "clip_percentile",
+    "to_image", "top_neurons",
+]

@@ -1,0 +1,146 @@
+"""Turning a gradient into a picture, the ways the papers show one.
+
+Every helper takes one image's map -- ``(C, H, W)`` or ``(H, W)`` -- and returns a
+float array in [0, 1]: ``(H, W)`` for one channel or a collapsed map, ``(H, W, 3)``
+for three channels, ready for ``plt.imshow`` (gray colormap for 2-D arrays).
+
+=====================  =====================================================
+`signed_map`           0.5 (gray) is zero, brighter is positive, darker is
+                       negative, on a symmetric scale (Springenberg et al.)
+`positive_saliency`    only the positive part, 0 = none (Selvaraju et al.)
+`negative_saliency`    only the negative part, as a positive map
+`abs_max`              max of ``|g|`` over channels (Simonyan et al.)
+`clip_percentile`      scale a map to [0, 1], clipping at a percentile
+`to_image`             an input image (C, H, W) as (H, W) or (H, W, 3)
+`top_neurons`          the most strongly activated neurons of a layer
+                       (Zeiler & Fergus), to use as targets
+=====================  =====================================================
+
+Gradients are heavy-tailed: a handful of pixels can be ten times larger than the
+rest. Scaling by the 99th percentile of ``|g|`` rather than the maximum (and
+clipping what lies beyond it) keeps the rest of the map visible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import Sequential
+from .core import Neuron, check_input, preserved_state
+
+
+def _hwc(g: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W) when C == 1, (H, W, C) otherwise; (H, W) is kept."""
+    g = np.asarray(g, dtype=np.float64)
+    if g.ndim == 2:
+        return g
+    if g.ndim == 3:
+        return g[0] if g.shape[0] == 1 else g.transpose(1, 2, 0)
+    raise ValueError(f"expected one image's map of shape (C, H, W) or (H, W), but got "
+                     f"{list(g.shape)}; index the batch first, e.g. maps[0]")
+
+
+def _scale(values: np.ndarray, percentile: float) -> float:
+    """The ``percentile`` of the non-negative ``values`` (0 when there are none)."""
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100]. Received: percentile={percentile}")
+    return float(np.percentile(values, percentile)) if values.size else 0.0
+
+
+def clip_percentile(m: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """Scale a non-negative map to [0, 1]: ``min(m / p, 1)`` with ``p`` the map's
+    ``percentile``. All values at or above that percentile become 1; a map that is
+    zero everywhere stays zero. Negative values are clipped to 0."""
+    m = np.maximum(np.asarray(m, dtype=np.float64), 0)
+    p = _scale(m, percentile)
+    if p <= 0:
+        p = float(m.max())
+    if p <= 0:
+        return np.zeros_like(m)
+    return np.minimum(m / p, 1.0)
+
+
+def signed_map(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """A signed map centred on gray: ``0.5 + 0.5 * clip(g / s, -1, 1)``.
+
+    ``s`` is the ``percentile`` of ``|g|`` over the whole map (one scale for both
+    signs and all channels), so 0.5 means zero, 1 means ``g >= s`` and 0 means
+    ``g <= -s``. A map that is zero everywhere is uniformly gray.
+    """
+    g = _hwc(g)
+    s = _scale(np.abs(g), percentile)
+    if s <= 0:
+        s = float(np.abs(g).max())
+    if s <= 0:
+        return np.full_like(g, 0.5)
+    return 0.5 + 0.5 * np.clip(g / s, -1.0, 1.0)
+
+
+def positive_saliency(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """``max(g, 0)`` scaled to [0, 1] by `clip_percentile` (channels kept)."""
+    return clip_percentile(np.maximum(_hwc(g), 0), percentile)
+
+
+def negative_saliency(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """``max(-g, 0)`` scaled to [0, 1] by `clip_percentile` (channels kept)."""
+    return clip_percentile(np.maximum(-_hwc(g), 0), percentile)
+
+
+def abs_max(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+    """``max over channels of |g|``, an (H, W) map scaled to [0, 1] by `clip_percentile`
+    (Simonyan et al. 2013's saliency map)."""
+    g = np.asarray(g, dtype=np.float64)
+    if g.ndim == 3:
+        g = np.abs(g).max(axis=0)
+    elif g.ndim != 2:
+        _hwc(g)   # raises the shape error
+    return clip_percentile(np.abs(g), percentile)
+
+
+def to_image(x: np.ndarray) -> np.ndarray:
+    """An input image ``(C, H, W)`` (or ``(H, W)``) as ``(H, W)`` or ``(H, W, 3)``,
+    clipped to [0, 1]."""
+    return np.clip(_hwc(x), 0.0, 1.0)
+
+
+def top_neurons(model: Sequential, x: np.ndarray, layer: str, k: int = 4,
+                distinct_channels: bool = True) -> list[Neuron]:
+    """The ``k`` most strongly activated neurons of ``layer`` for one image.
+
+    Following Zeiler & Fergus 2014, with ``distinct_channels=True`` each feature map
+    contributes at most its strongest neuron, so the ``k`` neurons come from ``k``
+    different channels; otherwise the ``k`` largest values anywhere. Name a ReLU
+    layer (``"relu3"``) for the feature maps after the non-linearity.
+
+    Parameters
+    ----------
+    x : (1, C, H, W) array in ``model.dtype``: one image
+    layer : str
+    k : int, at most the number of candidates
+
+    Returns
+    -------
+    list of `Neuron`, strongest first. The model is left as it was.
+    """
+    check_input(model, x)
+    if x.shape[0] != 1:
+        raise ValueError(f"top_neurons takes one image (1, C, H, W), but got x{list(x.shape)}; "
+                         "call it once per image")
+    with preserved_state(model):
+        out = model.forward(x, until=layer)[0]
+    if out.ndim == 1:
+        candidates = [(float(v), (c,)) for c, v in enumerate(out)]
+    elif out.ndim == 3:
+        if distinct_channels:
+            flat = out.reshape(out.shape[0], -1).argmax(axis=1)
+            positions = [(c, *np.unravel_index(i, out.shape[1:])) for c, i in enumerate(flat)]
+        else:
+            positions = [tuple(p) for p in np.ndindex(*out.shape)]
+        candidates = [(float(out[p]), p) for p in positions]
+    else:
+        raise ValueError(f"layer {layer!r} has output {list(out.shape)} per image; "
+                         "expected (C, H, W) or (features,)")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(candidates):
+        raise ValueError(f"k must be an int in [1, {len(candidates)}]. Received: k={k!r}")
+    candidates.sort(key=lambda vp: -vp[0])   # stable: ties keep channel order
+    return [Neuron(layer, *(int(i) for i in p)) for _, p in candidates[:k]]

@@ -41,3 +41,11 @@ __all__ = [
     "signed_map", "positive_saliency", "negative_saliency", "abs_max", "clip_percentile",
     "to_image", "top_neurons",
 ]
+
+# Beyond the lecture: SmoothGrad, integrated gradients, occlusion, top patches, sanity checks.
+from .attribution import integrated_gradients, occlusion, smooth_grad  # noqa: E402
+from .neurons import TopPatches, receptive_field, top_patches  # noqa: E402
+from .sanity import localization, randomization_test, spearman  # noqa: E402
+
+__all__ += ["smooth_grad", "integrated_gradients", "occlusion", "top_patches", "TopPatches",
+            "receptive_field", "randomization_test", "localization", "spearman"]

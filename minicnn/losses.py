@@ -26,6 +26,9 @@ class SoftmaxCrossEntropy:
         if y.shape != (n,):
             raise ValueError(f"{label}: expected y of shape [{n}] to match "
                              f"scores{list(scores.shape)}, but got y{list(y.shape)}")
+        if n == 0:
+            raise ValueError(f"{label}: expected at least one example, but got "
+                             f"scores{list(scores.shape)}")
         if n and (y.min() < 0 or y.max() >= k):
             bad = y[(y < 0) | (y >= k)][0]
             raise ValueError(f"{label}: expected labels in [0, {k - 1}] for {k} classes, "

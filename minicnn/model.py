@@ -32,12 +32,17 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers[{i}] must be a minicnn Layer, but got "
                                 f"{type(layer).__name__}")
+        taken = {layer.name for layer in layers if layer.name is not None}
         counts: dict[str, int] = {}
         for layer in layers:
             if layer.name is None:
                 prefix = _PREFIXES.get(type(layer), type(layer).__name__.lower())
-                counts[prefix] = counts.get(prefix, 0) + 1
-                layer.name = f"{prefix}{counts[prefix]}"
+                number = counts.get(prefix, 0) + 1
+                while f"{prefix}{number}" in taken:   # skip names the user already chose
+                    number += 1
+                counts[prefix] = number
+                layer.name = f"{prefix}{number}"
+                taken.add(layer.name)
         names = [layer.name for layer in layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -10,8 +10,10 @@ import numpy as np
 
 
 def _check_rate(value, name: str, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite. Received: {name}={value!r}")
     if value < low or (high is not None and value >= high):
         bound = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}. Received: {name}={value!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -38,10 +38,10 @@ def architecture(model: Sequential) -> dict:
 def atomic_write(path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                               prefix=f".{path.name}.", suffix=".tmp")
+    # open(..., "xb") rather than tempfile.mkstemp, whose files are private (mode 0600).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -69,7 +69,10 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):   # a single .npy array, not an .npz archive
+            raise ValueError("it holds a single .npy array")
+        with data:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ValueError(f"could not read model file {str(path)!r}: it is not a valid .npz "
@@ -119,6 +122,9 @@ def load_weights(model: Sequential, path) -> None:
         raise ValueError(f"{str(path)!r} does not match the model: the file has parameter "
                          f"{extra[0]!r}, which the model lacks")
     for key, value in params.items():
+        if arrays[key].dtype.kind != "f":
+            raise ValueError(f"{str(path)!r}: parameter {key!r} must hold floats, but has "
+                             f"dtype {arrays[key].dtype} in the file")
         if not np.all(np.isfinite(arrays[key])):
             raise ValueError(f"{str(path)!r}: parameter {key!r} has non-finite values")
     for key, value in params.items():
@@ -128,7 +134,11 @@ def load_weights(model: Sequential, path) -> None:
 def load(path) -> Sequential:
     """Rebuild the model saved at ``path`` (architecture and weights)."""
     arch, _ = _read(path)
-    model = build(arch).astype(np.dtype(arch.get("dtype", "float32")))
+    try:
+        model = build(arch).astype(np.dtype(arch.get("dtype", "float32")))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{str(path)!r}: the architecture in the file is invalid "
+                         f"({type(err).__name__}: {err})") from None
     load_weights(model, path)
     return model
 

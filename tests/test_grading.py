@@ -30,6 +30,7 @@ from minicnn.grading import (
     load_assignment,
     parse_blocks,
 )
+from minicnn.grading.markers import MARKER_LIKE_RE
 from minicnn.grading.release import leaks, unzip_autograder, write_student_package
 
 REPO = Path(__file__).resolve().parents[1]
@@ -482,3 +483,77 @@ def test_gradescope_writes_results_even_when_the_grader_fails(tmp_path):
     results = json.loads((root / "results/results.json").read_text())
     assert results["score"] == 0 and results["tests"] == []
     assert "autograder failed" in results["output"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+def test_tests_run_as_an_unprivileged_user(fake_source, tmp_path):
+    probe = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c",
+                            f"{sys.executable} -I -c 'import pytest'"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("user nobody cannot run this interpreter with pytest")
+    os.chmod(tmp_path, 0o755)
+    ops = CORRECT.replace("    return a + b", f"    open({str(tmp_path / 'x')!r}, 'w')\n"
+                          "    return a + b")
+    results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json",
+                    source_root=fake_source, run_as="nobody", quiet=True)
+    assert results["score"] == 2.5  # the add tests fail: nobody may not write there
+    assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------- real assignments
+
+ASSIGNMENTS = ["cnn_layers", "guided_backprop"]
+
+
+def test_real_assignments_are_listed_and_valid():
+    import nbformat
+
+    assert list_assignments() == ASSIGNMENTS
+    for name in ASSIGNMENTS:
+        spec = load_assignment(name)
+        assert spec.root == REPO
+        assert spec.visible_files and spec.hidden_files
+        assert all(t.points > 0 for t in spec.tests)
+        nbformat.validate(nbformat.read(REPO / "assignments" / name / "starter.ipynb", 4))
+    files = [p.name for p in (REPO / "tests/autograder").rglob("test_*.py")]
+    assert len(files) == len(set(files)), "graded test file names must be unique"
+
+
+@pytest.fixture(scope="module")
+def real_builds(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("releases")
+    # check=True: leaks, import, reference = full marks, untouched release = zero
+    return {name: build_assignment(name, out) for name in ASSIGNMENTS}
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_real_release_contents(real_builds, name):
+    spec = load_assignment(name)
+    student = real_builds[name] / "student"
+    assert (student / "README.md").read_text() == (spec.folder / "README.md").read_text()
+    for must in ("starter.ipynb", "conftest.py", "pyproject.toml", "requirements.txt",
+                 "minicnn/__init__.py", "tests/autograde_helpers.py"):
+        assert (student / must).is_file(), must
+    shipped = sorted(p.name for p in (student / "tests").glob("test_*.py"))
+    assert shipped == spec.visible_files
+    text = "\n".join(p.read_text() for p in student.rglob("*.py"))
+    assert "NotImplementedError(" in text
+    assert not [line for line in text.splitlines() if MARKER_LIKE_RE.match(line)]
+    for hidden in spec.hidden_files:
+        assert Path(hidden).stem not in text
+    with zipfile.ZipFile(real_builds[name] / "autograder.zip") as zf:
+        names = zf.namelist()
+    assert {f"tests/autograder/{name}/{f}" for f in spec.hidden_files} <= set(names)
+    assert not any(n.startswith("minicnn/") for n in names)
+
+
+def test_real_release_grades_zero_with_hints(real_builds, tmp_path):
+    blanked = write_student_package(REPO / "minicnn", tmp_path / "pkg", "guided_backprop")
+    hints = {b.hint for b in blanked}
+    results = grade("guided_backprop", real_builds["guided_backprop"] / "student.zip",
+                    tmp_path / "results.json", timeout=60, quiet=True)
+    assert results["score"] == 0 and results["max_score"] > 0
+    visible = [t for t in results["tests"] if t["visibility"] == "visible"]
+    assert visible and all("NotImplementedError: " in t["output"] for t in visible)
+    shown = " ".join(t["output"] for t in visible)
+    assert all(hint in shown for hint in hints)

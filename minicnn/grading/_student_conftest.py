@@ -25,7 +25,7 @@ def _reason(report):
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0][:70] if lines else "failed"
+    return lines[0][:110] if lines else "failed"
 
 
 def pytest_runtest_logreport(report):

@@ -207,7 +207,7 @@ def write_results(results: dict, path: str | Path) -> Path:
     return path
 
 
-def format_table(assignment: Assignment, outcomes: list[Outcome], width: int = 60) -> str:
+def format_table(assignment: Assignment, outcomes: list[Outcome], width: int = 80) -> str:
     """The score table: test, points, PASS/FAIL, one-line reason; then the total."""
     name_w = max([len("test"), *(len(o.test.id) for o in outcomes)])
     lines = [f"{assignment.title} ({assignment.name})",

@@ -5,14 +5,15 @@ that this docstring is not itself a marker)::
 
     def backward(self, dout):
         <BEGIN>  cnn_layers guided_backprop
-        # HINT: each mode is one line; see the table in the docstring.
+        <HINT> each mode is one line; see the table in the docstring.
         ...solution lines...
         <END>
 
-where ``<BEGIN>`` is the comment ``# BEGIN SOLUTION`` and ``<END>`` the comment
-``# END SOLUTION``. The words after ``BEGIN SOLUTION`` are assignment tags; a block
-without tags belongs to every assignment. An optional ``# HINT: text`` as the first
-line inside the block is the one-line hint of the stub.
+where ``<BEGIN>`` is the comment ``# BEGIN SOLUTION``, ``<HINT>`` the comment
+``# HINT:`` and ``<END>`` the comment ``# END SOLUTION``. The words after
+``BEGIN SOLUTION`` are assignment tags; a block without tags belongs to every
+assignment. An optional hint comment as the first line inside the block is the
+one-line hint of the stub.
 
 For the release of assignment ``A`` every block of ``A`` becomes::
 

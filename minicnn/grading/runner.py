@@ -104,8 +104,11 @@ class Runner:
 
     def _popen(self, cmd: list[str], cwd: Path, env: dict[str, str], out, err):
         kwargs = {}
-        if self.run_as:
-            kwargs["user"] = self.run_as
+        if self.run_as:  # drop root: the user's own uid and gid, no extra groups
+            import pwd
+
+            kwargs.update(user=self.run_as, group=pwd.getpwnam(self.run_as).pw_gid,
+                          extra_groups=[])
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, start_new_session=True, **kwargs)
 

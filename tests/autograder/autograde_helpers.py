@@ -1,0 +1,43 @@
+"""Gradient-checking helpers for the graded tests.
+
+These are the grader's own copies of ``minicnn.gradcheck.numerical_gradient`` and
+``rel_error``: a graded test must not trust helper code from the package it grades.
+"""
+
+import numpy as np
+
+
+def rel_error(a, b):
+    """Max elementwise relative error ``|a - b| / max(1e-8, |a| + |b|)``."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, f"shapes differ: {a.shape} vs {b.shape}"
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def numerical_gradient(f, x, dout=None, h=1e-5):
+    """Centred-difference gradient of ``sum(f(x) * dout)`` with respect to ``x``."""
+    x = np.array(x, dtype=np.float64)
+    if dout is None:
+        dout = np.ones_like(np.asarray(f(x), dtype=np.float64))
+    grad = np.zeros_like(x)
+    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat_x.size):
+        old = flat_x[i]
+        flat_x[i] = old + h
+        plus = np.sum(np.asarray(f(x)) * dout)
+        flat_x[i] = old - h
+        minus = np.sum(np.asarray(f(x)) * dout)
+        flat_x[i] = old
+        flat_grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def assert_close_grad(analytic, numeric, name, tol=1e-6):
+    """Fail with a message naming the gradient when it is off."""
+    analytic = np.asarray(analytic)
+    assert analytic.shape == numeric.shape, (
+        f"{name} has shape {analytic.shape}, expected {numeric.shape}")
+    error = rel_error(analytic, numeric)
+    assert error < tol, f"{name} differs from the numerical gradient: rel_error={error:.2e}"

@@ -162,6 +162,13 @@ class Sequential:
         shape = input_shape or self.input_shape
         if shape is None:
             raise ValueError("summary needs input_shape=(C, H, W), since the model has none")
+        # One blank image through the layers checks the shapes, with the layers' own errors.
+        caches = [layer.cache for layer in self.layers]
+        try:
+            self.forward(np.zeros((1, *shape), dtype=self.dtype))
+        finally:
+            for layer, cache in zip(self.layers, caches):
+                layer.cache = cache
         shape = (None, *shape)
         rows = [("Layer", "Type", "Output shape", "Params")]
         for layer in self.layers:

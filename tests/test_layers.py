@@ -595,6 +595,11 @@ def test_bad_dropout_p(p, error, text):
         Dropout(p)
 
 
+def test_dropout_accepts_numpy_scalars():
+    assert Dropout(np.float32(0.25)).p == 0.25
+    assert Dropout(np.int64(0)).p == 0.0
+
+
 @pytest.mark.parametrize("name", ["", 3])
 def test_bad_layer_name(name):
     with pytest.raises(TypeError, match=rf"name must be a non-empty string, but got {name!r}"):

@@ -287,7 +287,25 @@ def test_summary_input_shape_argument_and_missing_shape():
                                          r"model has none"):
         model.summary()
     assert "(None, 8, 28, 28)" in model.summary(input_shape=(1, 28, 28))
-    assert "(None, 8, 30, 30)" in model.summary((1, 30, 30))
+    conv_only = Sequential([Conv2D(1, 8, 3, padding=1), ReLU()])
+    assert "(None, 8, 30, 30)" in conv_only.summary((1, 30, 30))
+
+
+def test_summary_checks_the_input_shape_and_keeps_the_caches():
+    model = summary_model(input_shape=None)
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    model.forward(x)
+    caches = [layer.cache for layer in model]
+    with pytest.raises(ValueError, match=r"Conv2D\('conv1'\): expected input\[1, 3, 28, 28\] to "
+                                         r"have 1 channels, but got 3 channels"):
+        model.summary((3, 28, 28))
+    with pytest.raises(ValueError, match=r"Dense\('fc1'\): expected input\[1, 576\] to have "
+                                         r"256 features"):
+        model.summary((1, 36, 36))
+    with pytest.raises(ValueError, match=r"is smaller than the"):
+        model.summary((1, 4, 4))
+    model.summary((1, 28, 28))
+    assert all(layer.cache is cache for layer, cache in zip(model, caches))
 
 
 def test_repr():

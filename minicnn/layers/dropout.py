@@ -21,7 +21,7 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, *, rng=None, name: str | None = None):
         super().__init__(name)
-        if isinstance(p, bool) or not isinstance(p, (int, float)):
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
             raise TypeError(f"p must be a float in [0, 1). Received: p={p!r}")
         if not 0 <= p < 1:
             raise ValueError(f"p must be in [0, 1). Received: p={p!r}")

@@ -1,0 +1,132 @@
+"""Figures for the methods beyond the lecture: top patches, occlusion, randomisation.
+
+- `plot_top_patches`: Zeiler & Fergus's figure -- for each feature map, the k dataset
+  patches that excite it most, and under them their reconstructions.
+- `plot_occlusion`: the input, the occlusion map, and the map over the input.
+- `plot_randomization`: Adebayo et al.'s cascade -- one row per method, one column
+  per step of the randomisation, the rank correlation with the trained map under
+  each panel.
+
+Like `minicnn.plot`, every function returns a matplotlib ``Figure`` and, given
+``path=``, writes it there atomically; matplotlib is imported only inside them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from .explain import display
+from .explain.neurons import TopPatches
+from .explain.sanity import ORIGINAL, spearman
+from .plot import Panel, grid, save
+
+
+def _as_list(results) -> list:
+    return [results] if isinstance(results, TopPatches) else list(results)
+
+
+def plot_top_patches(results: TopPatches | Sequence[TopPatches], percentile: float = 99.0,
+                     title: str | None = None, path: str | os.PathLike | None = None):
+    """Two rows per feature map: its top-k input patches, then their reconstructions.
+
+    Parameters
+    ----------
+    results : one `TopPatches` or a list of them (from `explain.top_patches`), all
+        with the same k
+    percentile : clipping percentile of the reconstructions (shown centred on gray,
+        `explain.display.signed_map`)
+
+    Patches at the border of the image are cut by it, so they can be smaller than the
+    others; each is drawn at the same size, so their pixels look larger.
+    """
+    results = _as_list(results)
+    if not results:
+        raise ValueError("plot_top_patches needs at least one TopPatches result")
+    k = len(results[0].indices)
+    if any(len(r.indices) != k for r in results):
+        raise ValueError(f"every result needs the same k, but got "
+                         f"{[len(r.indices) for r in results]}")
+    rows, labels = [], []
+    for r in results:
+        rows.append([display.to_image(p) for p in r.patches])
+        rows.append([display.signed_map(g, percentile) for g in r.reconstructions])
+        labels += [f"{r.layer} ch {r.channel}\ntop {k} patches", f"{r.mode}\nreconstruction"]
+    columns = [f"#{i + 1}" for i in range(k)]
+    return grid(rows, columns, labels, title, path, cell=1.0)
+
+
+def _signed_unit(m: np.ndarray) -> np.ndarray:
+    """A signed map scaled to [0, 1] with 0.5 for zero, by its largest |value|."""
+    scale = np.abs(m).max()
+    return np.full_like(m, 0.5) if scale == 0 else 0.5 + 0.5 * m / scale
+
+
+def plot_occlusion(x: np.ndarray, maps: np.ndarray, row_labels: Sequence[str] | None = None,
+                   title: str | None = None, path: str | os.PathLike | None = None):
+    """One row per image: the input, its occlusion map, and the map over the input.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) images
+    maps : (N, H, W) from `explain.occlusion`; drawn with a diverging colormap, red
+        where hiding the patch lowers the target score, blue where it raises it,
+        white for no change (each image on its own symmetric scale)
+    """
+    if maps.ndim != 3 or maps.shape[0] != len(x) or maps.shape[1:] != x.shape[2:]:
+        raise ValueError(f"maps must be (N, H, W) = {[len(x), *x.shape[2:]]} for x "
+                         f"{list(x.shape)}. Received: maps of shape {list(maps.shape)}")
+    rows = []
+    for image, m in zip(x, maps):
+        picture = display.to_image(image)
+        gray = picture if picture.ndim == 2 else picture.mean(axis=2)
+        heat = _signed_unit(m)
+        rows.append([picture, Panel(heat, cmap="bwr"),
+                     Panel(gray, overlay=heat, overlay_cmap="bwr", alpha=0.5)])
+    return grid(rows, ["input", "occlusion\n(score drop)", "over the input"], row_labels,
+                title, path)
+
+
+def plot_randomization(x: np.ndarray, cascades: dict, index: int = 0,
+                       percentile: float = 99.0, title: str | None = None,
+                       path: str | os.PathLike | None = None):
+    """The randomisation cascade for one image: one row per method.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) the images the test ran on
+    cascades : {row label: (scores, maps)}, each pair from
+        ``explain.randomization_test(..., return_maps=True)`` on ``x``
+    index : which image to show
+
+    Columns: the input, the trained model's map, then the map after each step of the
+    cascade (``fc2`` = the top layer random, ..., the last = every layer random),
+    drawn as ``max |map|`` over channels. Under each panel: Spearman's rank
+    correlation of ``|map|`` with the trained map for this image; the row label gives
+    the mean over all images at the last step.
+    """
+    if not cascades:
+        raise ValueError("plot_randomization needs at least one (scores, maps) pair")
+    steps = list(next(iter(cascades.values()))[0])
+    rows, labels, rhos = [], [], []
+    for label, (scores, maps) in cascades.items():
+        if list(scores) != steps:
+            raise ValueError(f"every cascade needs the same steps {steps}, but {label!r} "
+                             f"has {list(scores)}")
+        trained = np.abs(maps[ORIGINAL][index])
+        rows.append([display.to_image(x[index]),
+                     *(display.abs_max(maps[s][index], percentile) for s in steps)])
+        rhos.append([spearman(trained, np.abs(maps[s][index])) for s in steps])
+        labels.append(f"{label}\nmean rho, all random:\n{scores[steps[-1]]:.2f}")
+    columns = ["input", "trained", *(f"{s}\nrandomised" for s in steps[1:])]
+    fig = grid(rows, columns, labels, title, cell=1.5)
+    axes = np.array(fig.axes).reshape(len(rows), len(columns))
+    for i, row in enumerate(rhos):
+        for j, rho in enumerate(row):
+            axes[i, j + 1].set_xlabel(f"rho = {rho:.2f}", fontsize=8)
+    fig.subplots_adjust(hspace=0.35, bottom=fig.subplotpars.bottom + 0.04)
+    if path is not None:
+        save(fig, path)
+    return fig

@@ -332,6 +332,7 @@ def test_reference_scores_full_marks_and_results_json(fake_source, tmp_path, cap
         "status": "passed", "output": "Passed.", "visibility": "after_published"}
     table = capsys.readouterr().out
     assert "test_visible_ops.py::test_add" in table and "total" in table and "7.5/7.5" in table
+    assert "for the instructor" not in table  # nothing suspicious in the reference
 
 
 def test_untouched_release_scores_zero_and_shows_hint(fake_source, fake_build, tmp_path):
@@ -360,12 +361,14 @@ def test_hang_times_out_only_that_test(fake_source, tmp_path):
     assert "timed out after 2 s" in add["output"]
 
 
-def test_crashes_cost_only_their_test(fake_source, tmp_path):
+def test_crashes_cost_only_their_test(fake_source, tmp_path, capsys):
     ops = CORRECT.replace("    return a + b", "    import os\n    os._exit(3)").replace(
         "    return 2 * x", "    if x == 1:\n        import ctypes\n        ctypes.string_at(0)\n"
         "    if x == -4:\n        raise SystemExit(1)\n    return 2 * x")
     results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json", timeout=20,
-                    source_root=fake_source, quiet=True)
+                    source_root=fake_source)
+    printed = capsys.readouterr().out
+    assert "minicnn/ops.py:3: os._exit(3)" in printed  # flagged for the instructor
     assert scores(results) == {
         "test_hidden_ops.py::test_add_hidden": 0, "test_hidden_ops.py::test_double_hidden": 0,
         "test_visible_ops.py::test_add": 0, "test_visible_ops.py::test_double": 0}
@@ -399,6 +402,14 @@ def test_broken_import_scores_zero_everywhere_with_the_error(fake_source, tmp_pa
     assert message in results["output"]
     assert (tmp_path / "results.json").is_file()
     assert message in capsys.readouterr().out
+
+
+def test_hang_at_import_scores_zero_and_finishes(fake_source, tmp_path, monkeypatch):
+    monkeypatch.setattr("minicnn.grading.runner.STARTUP_GRACE", 1.0)
+    results = grade("fake", submission(tmp_path, "while True:\n    pass\n"),
+                    tmp_path / "results.json", timeout=1, source_root=fake_source, quiet=True)
+    assert results["score"] == 0
+    assert "importing minicnn did not finish within 2 s" in results["tests"][0]["output"]
 
 
 def test_stderr_and_warnings_cost_nothing(fake_source, tmp_path):

@@ -9,6 +9,7 @@ cannot be found, does not import, hangs or crashes still gets a results file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -222,21 +223,39 @@ def format_table(assignment: Assignment, outcomes: list[Outcome], width: int = 8
     return "\n".join(lines)
 
 
-def suspicious_lines(package: Path, limit: int = 20) -> list[str]:
-    """Lines of the submission that mention grading internals (for a human to review)."""
+KNOWN_LINES_FILE = "known_lines.json"  # in autograder.zip: hashes of the release's lines
+
+
+def line_hash(line: str) -> str:
+    return hashlib.sha1(line.strip().encode()).hexdigest()[:16]
+
+
+def known_lines(source_root: Path) -> set[str]:
+    """Hashes of the lines the course ships (they are not the student's own).
+
+    From the reference package when grading from the source tree, else from the
+    list that ``build_assignment`` put into ``autograder.zip``.
+    """
+    package = source_root / "minicnn"
+    if package.is_dir():
+        return {line_hash(line) for path in package.rglob("*.py")
+                for line in path.read_text(errors="replace").splitlines()}
+    listing = source_root / KNOWN_LINES_FILE
+    if listing.is_file():
+        return set(json.loads(listing.read_text()))
+    return set()
+
+
+def suspicious_lines(package: Path, known: set[str] = frozenset(), limit: int = 20) -> list[str]:
+    """Lines the student wrote that mention grading internals (for a human to review)."""
     hits = []
-    ours = Path(__file__).parent
     for path in sorted(package.rglob("*.py")):
-        relative = path.relative_to(package)
-        if relative.parts[0] == "grading" and len(relative.parts) == 2:
-            mine = ours / relative.parts[1]
-            if mine.is_file() and mine.read_bytes() == path.read_bytes():
-                continue  # an unchanged copy of this grader
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-            if SUSPICIOUS.search(line):
+            if SUSPICIOUS.search(line) and line_hash(line) not in known:
                 hits.append(f"{path.relative_to(package.parent)}:{number}: {line.strip()[:100]}")
                 if len(hits) >= limit:
                     return hits
+    return hits
     return hits
 
 
@@ -263,18 +282,18 @@ def grade(assignment: str, submission: str | Path, results: str | Path | None = 
             details = next((o.details for o in outcomes if o.details), "")
             if details:
                 print(details.rstrip())
-        _print_review_notes(submission)
+        _print_review_notes(submission, known_lines(spec.root))
         print(f"\nresults written to {path} ({report['execution_time']:g} s)")
     return report
 
 
-def _print_review_notes(submission: str | Path) -> None:
+def _print_review_notes(submission: str | Path, known: set[str]) -> None:
     with tempfile.TemporaryDirectory() as work:
         try:
             package = locate_package(submission, Path(work))
         except SubmissionError:
             return
-        hits = suspicious_lines(package)
+        hits = suspicious_lines(package, known)
     if hits:
         print("\nfor the instructor: lines of the submission that touch grading internals "
               "(review by hand):")

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from .config import Assignment, find_source_root, list_assignments, load_assignment
-from .grader import run_tests
+from .grader import KNOWN_LINES_FILE, line_hash, run_tests
 from .markers import MARKER_LIKE_RE, Block, MarkerError, blank_source, parse_blocks
 from .runner import IGNORE, Runner
 
@@ -208,6 +208,10 @@ def _write_autograder_zip(spec: Assignment, path: Path) -> None:
         "requirements.txt": "\n".join([*_dependencies(root), "pytest>=7.4"]) + "\n",
         f"assignments/{spec.name}/assignment.json": spec.folder / "assignment.json",
     }
+    release = path.parent / "student" / "minicnn"
+    entries[KNOWN_LINES_FILE] = json.dumps(sorted(
+        {line_hash(line) for p in release.rglob("*.py")
+         for line in p.read_text(encoding="utf-8").splitlines()}))
     for module in sorted(Path(__file__).parent.glob("*.py")):
         entries[f"{GRADER_PACKAGE}/{module.name}"] = module
     for support in spec.support_files():

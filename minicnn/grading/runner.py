@@ -139,6 +139,7 @@ class Runner:
                 return (False, f"importing minicnn did not finish within "
                         f"{self.timeout + STARTUP_GRACE:g} s (an infinite loop at import time?)",
                         "")
+            _kill(proc)  # anything the import started and left running
         stdout = out_path.read_text(errors="replace")
         stderr = err_path.read_text(errors="replace")
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -237,6 +238,7 @@ class Runner:
                     _kill(proc)
                     break
                 time.sleep(0.02)
+            _kill(proc)  # also ends anything the tests started and left running
         stderr = err_path.read_text(errors="replace")
         stdout = out_path.read_text(errors="replace")
         if collect_error is not None:
@@ -266,10 +268,12 @@ class Runner:
 
 
 def _kill(proc: subprocess.Popen) -> None:
+    """Kill the process and its whole process group (its session, started for it)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        proc.kill()
+        if proc.poll() is None:
+            proc.kill()
     proc.wait()
 
 

@@ -180,3 +180,14 @@ def test_integrated_gradients_bad_arguments():
         integrated_gradients(model, x, 0, baseline=np.zeros((2, 5)))
     with pytest.raises(ValueError, match=r"x must be an \(N, C, H, W\) array"):
         integrated_gradients(linear_model(), np.zeros((2, 144)), 0)
+
+
+def test_plot_occlusion(tmp_path):
+    from minicnn.plot_beyond import plot_occlusion
+
+    model, x = small_cnn(), images()
+    maps = occlusion(model, x, 0, patch=4, stride=2)
+    fig = plot_occlusion(x, maps, path=tmp_path / "occlusion.png")
+    assert len(fig.axes) == 3 * 3 and (tmp_path / "occlusion.png").stat().st_size > 0
+    with pytest.raises(ValueError, match=r"maps must be \(N, H, W\)"):
+        plot_occlusion(x, maps[:, :4])

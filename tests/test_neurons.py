@@ -135,3 +135,28 @@ def test_top_patches_bad_arguments():
         top_patches(model, X, "relu2", 0, k=0)
     with pytest.raises(KeyError, match="no layer named 'relu9'"):
         top_patches(model, X, "relu9", 0)
+
+
+def test_the_search_runs_in_batches():
+    model, X = cnn(), dataset(n=40)
+    sizes = []
+    forward = model.forward
+
+    def spy(x, train=False, until=None):
+        sizes.append(len(x))
+        return forward(x, train=train, until=until)
+
+    model.forward = spy
+    strongest_activations(model, X, "relu2", 0, k=3, batch_size=16)
+    assert sizes == [16, 16, 8]          # never the whole dataset at once
+
+
+def test_plot_top_patches(tmp_path):
+    from minicnn.plot_beyond import plot_top_patches
+
+    model, X = cnn(), dataset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = [top_patches(model, X, "relu2", c, k=3) for c in (0, 1)]
+    fig = plot_top_patches(results, path=tmp_path / "patches.png")
+    assert len(fig.axes) == 4 * 3 and (tmp_path / "patches.png").stat().st_size > 0

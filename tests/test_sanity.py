@@ -135,3 +135,24 @@ def test_randomization_warns_about_constant_maps():
 def test_randomization_bad_method():
     with pytest.raises(ValueError, match=r"method must be one of .*Received: method='lime'"):
         randomization_test(cnn(), images(), 0, method="lime")
+
+
+def test_plot_randomization(tmp_path):
+    from minicnn.plot_beyond import plot_randomization
+
+    model, x = cnn(), images()
+    cascades = {name: randomization_test(model, x, 1, method=name, rng=0, return_maps=True)
+                for name in ("saliency", "deconvnet")}
+    fig = plot_randomization(x, cascades, index=1, path=tmp_path / "cascade.png")
+    assert len(fig.axes) == 2 * 6                       # input, trained, 4 layers
+    assert fig.axes[1].get_xlabel() == "rho = 1.00"     # the trained map against itself
+    assert (tmp_path / "cascade.png").stat().st_size > 0
+
+
+def test_beyond_figures_on_a_small_model(tmp_path):
+    from minicnn import models
+    from minicnn.demo_beyond import beyond_figures
+
+    figures = beyond_figures(tmp_path, model=models.fashion_cnn(rng=0), n_search=60)
+    assert [path.name for path, _ in figures] == ["top_patches.png", "randomization.png"]
+    assert all(path.stat().st_size > 0 and text for path, text in figures)

@@ -154,6 +154,12 @@ def _explainer(model: Sequential, method, method_kwargs: dict, seed: int):
     return lambda m, x, t: fn(m, x, t, **kwargs)
 
 
+def _fresh_copy(model: Sequential) -> Sequential:
+    """A deep copy of ``model`` without its forward caches (which can be large)."""
+    skip = {id(layer.cache): None for layer in model.layers if layer.cache is not None}
+    return copy.deepcopy(model, memo=skip)   # deepcopy uses memo[id(obj)] as the copy
+
+
 def reinitialize(layer, rng: np.random.Generator) -> None:
     """Give ``layer`` fresh initial weights, as its constructor does: He-normal
     ``W ~ N(0, 2 / fan_in)`` and zero biases, in the layer's dtype (in place)."""
@@ -239,14 +245,13 @@ def randomization_test(model: Sequential, x: np.ndarray, target,
     explain = _explainer(model, method, method_kwargs, seed)
     layers = [layer.name for layer in reversed(model.layers) if layer.params]
 
-    trained = copy.deepcopy(model)
-    before = np.asarray(explain(trained, x, target))
-    maps = {ORIGINAL: np.asarray(explain(copy.deepcopy(model), x, target))}
+    before = np.asarray(explain(_fresh_copy(model), x, target))
+    maps = {ORIGINAL: np.asarray(explain(_fresh_copy(model), x, target))}
     scores = {ORIGINAL: _mean_rank_correlation(before, maps[ORIGINAL], absolute)}
-    randomised = copy.deepcopy(model)
+    randomised = _fresh_copy(model)
     for name in layers:
         if not cascade:
-            randomised = copy.deepcopy(model)
+            randomised = _fresh_copy(model)
         reinitialize(randomised[name], rng)
         maps[name] = np.asarray(explain(randomised, x, target))
         scores[name] = _mean_rank_correlation(before, maps[name], absolute)

@@ -136,7 +136,6 @@ def run_tests(assignment: Assignment, submission: str | Path, timeout: float = 6
         ``(outcomes, problem)`` where ``problem`` is a one-line description of a
         submission-level failure (missing package, failed import) or None.
     """
-    files = [*assignment.visible_files, *assignment.hidden_files]
     with tempfile.TemporaryDirectory(prefix="minicnn-grade-") as work:
         work_dir = Path(work)
         if run_as:
@@ -151,10 +150,16 @@ def run_tests(assignment: Assignment, submission: str | Path, timeout: float = 6
         if not ok:
             return [Outcome(t, False, reason, details, True) for t in assignment.tests], reason
         support = assignment.support_files()
-        workers = jobs or max(1, min(len(files), os.cpu_count() or 1, 4))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            runs = dict(zip(files, pool.map(
-                lambda f: runner.run_file(assignment.tests_dir / f, support), files)))
+        runs: dict[str, FileResult] = {}
+        # Hidden test files reach the disk only after every visible test has finished,
+        # so code run by a visible test cannot read one and print it.
+        for phase in (assignment.visible_files, assignment.hidden_files):
+            if not phase:
+                continue
+            workers = jobs or max(1, min(len(phase), os.cpu_count() or 1, 4))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                runs.update(zip(phase, pool.map(
+                    lambda f: runner.run_file(assignment.tests_dir / f, support), phase)))
         return [_outcome(t, runs[t.file]) for t in assignment.tests], None
 
 

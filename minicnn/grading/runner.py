@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -141,7 +142,7 @@ class Runner:
                         "")
             _kill(proc)  # anything the import started and left running
         stdout = out_path.read_text(errors="replace")
-        stderr = err_path.read_text(errors="replace")
+        stderr = _tidy(err_path.read_text(errors="replace"), pkg_root)
         shutil.rmtree(run_dir, ignore_errors=True)
         expected = os.path.realpath(pkg_root / "minicnn") + os.sep
         located = [ln[len("MINICNN_FILE="):] for ln in stdout.splitlines()
@@ -150,8 +151,8 @@ class Runner:
             return True, "", ""
         if proc.returncode == 0:
             return False, "minicnn was not imported from the submission", stdout[-2000:]
-        return False, "importing minicnn failed: " + _last_error_line(stderr, proc.returncode), \
-            stderr[-6000:]
+        return False, ("importing minicnn failed: " + _last_error_line(stderr, proc.returncode)
+                       + _where(stderr)), stderr[-6000:]
 
     def run_file(self, test_file: Path, support_files: list[Path]) -> FileResult:
         """Run one graded test file; rerun after a hang or crash until all are decided."""
@@ -185,6 +186,9 @@ class Runner:
             if len(result.items) == before:  # no progress: the file as a whole is broken
                 result.problem = problem
                 break
+        for item in [*result.items.values(), *([result.problem] if result.problem else [])]:
+            item.reason = _tidy(item.reason, pkg_root, tests_dir)
+            item.details = _tidy(item.details, pkg_root, tests_dir)
         result.seconds = time.monotonic() - started
         shutil.rmtree(run_dir, ignore_errors=True)
         return result
@@ -286,6 +290,19 @@ def _describe_exit(returncode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-returncode}"
     return f"exit code {returncode}"
+
+
+def _tidy(text: str, *folders: Path) -> str:
+    """Show paths as the student knows them (``minicnn/layers/relu.py``)."""
+    for folder in folders:
+        text = text.replace(str(folder) + os.sep, "")
+    return text
+
+
+def _where(traceback_text: str) -> str:
+    """`` (minicnn/x.py, line 3)`` for the last frame of a traceback inside the package."""
+    frames = re.findall(r'File "(minicnn[^"]*)", line (\d+)', traceback_text)
+    return f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
 
 
 def _fatal_error(stderr: str) -> str:

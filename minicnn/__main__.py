@@ -24,7 +24,84 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    raise UsageError("train is not available yet")
+    """Train `models.fashion_cnn` (or `models.shapes_cnn`) with Adam, save it, print the
+    test accuracy, and write a JSON record (command, seed, history, accuracy) beside it."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from . import __version__, data, models
+    from .optim import SGD, Adam
+    from .train import evaluate, fit
+
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--limit", args.limit)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be >= 1. Received: {flag} {value}")
+    if not (args.lr > 0 and np.isfinite(args.lr)):
+        raise UsageError(f"--lr must be a positive number. Received: --lr {args.lr}")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out must be a .npz file. Received: --out {args.out}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out: the folder {str(out.parent)!r} does not exist")
+
+    if args.dataset == "fashion-mnist":
+        X, y = data.load_fashion_mnist("train")
+        X_test, y_test = data.load_fashion_mnist("test")
+        build = models.fashion_cnn
+    else:   # fixed data seeds: --seed changes the network and the order, not the images
+        X, y, _ = data.make_shapes(SHAPES_TRAIN_SIZE, seed=0)
+        X_test, y_test, _ = data.make_shapes(SHAPES_TEST_SIZE, seed=1)
+        build = models.shapes_cnn
+    if args.limit is not None:
+        X, y = X[:args.limit], y[:args.limit]
+
+    rng = np.random.default_rng(args.seed)   # one stream: initial weights, then shuffling
+    model = build(rng)
+    if args.optimizer == "adam":
+        optimizer = Adam(model, lr=args.lr)
+    else:
+        optimizer = SGD(model, lr=args.lr, momentum=0.9)
+    command = (f"python -m minicnn train --dataset {args.dataset} --epochs {args.epochs} "
+               f"--out {args.out} --seed {args.seed} --batch-size {args.batch_size} "
+               f"--lr {args.lr} --optimizer {args.optimizer}"
+               + (f" --limit {args.limit}" if args.limit is not None else ""))
+    print(f"training {build.__name__} ({model.num_parameters():,} parameters) on "
+          f"{len(X):,} {args.dataset} images for {args.epochs} epoch(s)", flush=True)
+    try:
+        history = fit(model, X, y, epochs=args.epochs, batch_size=args.batch_size,
+                      optimizer=optimizer, rng=rng, progress=not args.quiet)
+    except FloatingPointError as err:
+        raise UsageError(str(err)) from None
+    model.save(out)
+    test_loss, test_acc = evaluate(model, X_test, y_test)
+    print(f"test accuracy: {test_acc:.4f} on {len(X_test):,} test images "
+          f"(test loss {test_loss:.4f})")
+    record = {"command": command, "dataset": args.dataset, "seed": args.seed,
+              "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+              "optimizer": args.optimizer, "train_images": len(X),
+              "test_images": len(X_test), "test_loss": test_loss, "test_accuracy": test_acc,
+              "history": {"loss": history.loss, "accuracy": history.accuracy,
+                          "seconds": history.seconds},
+              "minicnn": __version__, "numpy": np.__version__}
+    record_path = out.with_suffix(".json")
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out} and {record_path}")
+    if args.plot:
+        history.plot(args.plot)
+        print(f"wrote {args.plot}")
+
+
+SHAPES_TRAIN_SIZE, SHAPES_TEST_SIZE = 8000, 2000
+
+
+def _one_line_error(command: str, message: str) -> None:
+    """argparse's error handler, but one line (no usage block) and exit status 2."""
+    print(f"error: {command}: {message} (see python -m minicnn {command} --help)",
+          file=sys.stderr)
+    sys.exit(2)
 
 
 def cmd_assignment_build(args: argparse.Namespace) -> None:
@@ -76,7 +153,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="explain one image of your own")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("train", help="train a CNN on Fashion-MNIST or the shapes set")
+    p = sub.add_parser("train", help="train a CNN on Fashion-MNIST or the shapes set",
+                       description="Train minicnn.models.fashion_cnn (Fashion-MNIST) or "
+                                   "shapes_cnn (synthetic shapes: 8,000 training and 2,000 "
+                                   "test images) with mini-batches, save it as .npz, and "
+                                   "print its test accuracy. A JSON record of the run "
+                                   "(command, seed, history, accuracy) is written beside "
+                                   "the model.")
+    p.add_argument("--dataset", required=True, choices=["fashion-mnist", "shapes"],
+                   help="training data")
+    p.add_argument("--epochs", type=int, required=True, help="passes over the training set")
+    p.add_argument("--out", required=True, help="where to save the model (.npz)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights and the shuffling (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
+                   help="adam, or sgd with momentum 0.9 (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="use only the first N training images (for quick runs)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="also draw the loss/accuracy history to this image file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.error = lambda message: _one_line_error("train", message)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("assignment", help="build an assignment's student release")

@@ -1,0 +1,81 @@
+"""Ready-made architectures: plain functions that return a `Sequential`.
+
+Each takes ``rng`` (a seed or a ``np.random.Generator``) for the initial weights, so
+the same seed gives the same network. Layers are left unnamed, so `Sequential`
+names them ``conv1, relu1, pool1, conv2, ...`` in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from .model import Sequential
+
+
+def _generator(rng) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def fashion_cnn(rng=0) -> Sequential:
+    """The shipped Fashion-MNIST model: three conv blocks and two dense layers.
+
+    ::
+
+        (N, 1, 28, 28) conv1 3x3, 16 -> relu1 -> pool1 -> (N, 16, 14, 14)
+                       conv2 3x3, 32 -> relu2 -> pool2 -> (N, 32, 7, 7)
+                       conv3 3x3, 64 -> relu3 -> pool3 -> (N, 64, 3, 3)
+                       flatten1 -> fc1 576->128 -> relu4 -> fc2 128->10 -> (N, 10) scores
+
+    All convolutions use padding 1, so only the pools shrink the image.
+    About 98,000 parameters (under 0.5 MB as float32).
+    """
+    rng = _generator(rng)
+    return Sequential([
+        Conv2D(1, 16, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Conv2D(16, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Conv2D(32, 64, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Flatten(),
+        Dense(64 * 3 * 3, 128, rng=rng), ReLU(),
+        Dense(128, 10, rng=rng),
+    ], input_shape=(1, 28, 28))
+
+
+def shapes_cnn(rng=0, size: int = 32, num_classes: int = 4) -> Sequential:
+    """A small CNN for the synthetic shapes set (``size`` x ``size`` gray images).
+
+    ::
+
+        (N, 1, S, S) conv1 3x3, 8 -> relu1 -> pool1 -> (N, 8, S/2, S/2)
+                     conv2 3x3, 16 -> relu2 -> pool2 -> (N, 16, S/4, S/4)
+                     conv3 3x3, 32 -> relu3 -> pool3 -> (N, 32, S/8, S/8)
+                     flatten1 -> fc1 -> (N, num_classes) scores
+
+    ``size`` must be a multiple of 8 (32 by default, as in `make_shapes`).
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8 \
+            or size % 8:
+        raise ValueError(f"size must be a positive multiple of 8. Received: size={size!r}")
+    rng = _generator(rng)
+    side = size // 8
+    return Sequential([
+        Conv2D(1, 8, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Conv2D(8, 16, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Conv2D(16, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Flatten(),
+        Dense(32 * side * side, num_classes, rng=rng),
+    ], input_shape=(1, size, size))
+
+
+def benchmark_cnn(rng=0) -> Sequential:
+    """The network of the speed benchmark (``benchmarks/train.py``), as in the
+    PyTorch comparison: conv 1->32 and 32->64 (3x3, padding 1), each followed by
+    ReLU and 2x2 max-pooling, then dense 3136->128, ReLU, dense 128->10."""
+    rng = _generator(rng)
+    return Sequential([
+        Conv2D(1, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Conv2D(32, 64, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Flatten(),
+        Dense(64 * 7 * 7, 128, rng=rng), ReLU(),
+        Dense(128, 10, rng=rng),
+    ], input_shape=(1, 28, 28))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._fast import col2im, im2col
+from ._fast import conv_backward, conv_forward, pad_images
 from .base import Layer, check_array, check_dout, pair, positive_int
 
 
@@ -138,27 +138,19 @@ class Conv2D(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """x: (N, C, H, W) -> (N, F, H_out, W_out)."""
         self._check_input(x)
-        w, b = self.params["W"], self.params["b"]
-        kh, kw = self.kernel_size
-        n = x.shape[0]
-        _, f, h_out, w_out = self.output_shape(x.shape)
-        cols = im2col(x, kh, kw, self.stride, self.padding)   # (C*KH*KW, N*H_out*W_out)
-        out = w.reshape(f, -1) @ cols + b[:, None]            # (F, N*H_out*W_out)
-        self.cache = (x.shape, cols)
-        return out.reshape(f, n, h_out, w_out).transpose(1, 0, 2, 3).copy()
+        x_pad = pad_images(x, self.padding)           # (N, C, H + 2*pad_h, W + 2*pad_w)
+        self.cache = (x.shape, x_pad)
+        return conv_forward(x_pad, self.params["W"], self.params["b"], self.stride)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W); fills grads W and b."""
-        x_shape, cols = self._cached()
+        x_shape, x_pad = self._cached()
         check_dout(dout, self.output_shape(x_shape), self._label())
-        w = self.params["W"]
-        f = self.out_channels
-        dout_2d = dout.transpose(1, 0, 2, 3).reshape(f, -1)   # (F, N*H_out*W_out)
+        dx, dw, db = conv_backward(dout, x_pad, self.params["W"], self.stride, self.padding,
+                                   param_grads=self.param_grads)
         if self.param_grads:
-            self.grads["W"] = (dout_2d @ cols.T).reshape(w.shape)
-            self.grads["b"] = dout_2d.sum(axis=1)
-        dcols = w.reshape(f, -1).T @ dout_2d                  # (C*KH*KW, N*H_out*W_out)
-        return col2im(dcols, x_shape, *self.kernel_size, self.stride, self.padding)
+            self.grads["W"], self.grads["b"] = dw, db
+        return dx
 
     def _check_input(self, x) -> None:
         label = self._label()

@@ -92,28 +92,37 @@ class MaxPool2D(_Pool2D):
     """Max-pooling over ``kernel_size`` windows; see the module docstring for shapes.
 
     The fast path loops over the KH*KW offsets inside a window (4 for 2x2) and keeps
-    the running maximum and which offset gave it.
+    the running maximum and which offset gave it, updating both in place.
     """
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self._check_input(x)
-        out_shape = self.output_shape(x.shape)
-        out = np.full(out_shape, -np.inf, dtype=x.dtype)
-        argmax = np.zeros(out_shape, dtype=np.int16)   # which offset won, i*KW + j
-        for i, j, window in self._offsets(out_shape):
-            values = x[window]
-            better = values > out                       # strict: the first max wins ties
-            out = np.where(better, values, out)
-            argmax[better] = i * self.kernel_size[1] + j
+        kw = self.kernel_size[1]
+        (_, _, first), *rest = self._offsets(self.output_shape(x.shape))
+        out = x[first].copy()                               # running maximum
+        argmax = np.zeros(out.shape, dtype=np.min_scalar_type(kw * self.kernel_size[0] - 1))
+        better = np.empty(out.shape, dtype=bool)            # which offset won: i*KW + j
+        for i, j, window in rest:
+            np.greater(x[window], out, out=better)          # strict: the first max wins ties
+            np.maximum(out, x[window], out=out)
+            argmax[better] = i * kw + j
         self.cache = (x.shape, argmax)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x_shape, argmax = self._cached()
         check_dout(dout, argmax.shape, self._label())
+        overlapping = any(k > s for k, s in zip(self.kernel_size, self.stride))
         dx = np.zeros(x_shape, dtype=dout.dtype)
+        won = np.empty(argmax.shape, dtype=bool)
+        routed = np.empty(argmax.shape, dtype=dx.dtype)
         for i, j, window in self._offsets(argmax.shape):
-            dx[window] += dout * (argmax == i * self.kernel_size[1] + j)
+            np.equal(argmax, i * self.kernel_size[1] + j, out=won)
+            if overlapping:    # a pixel can be the max of several windows: add up
+                np.multiply(dout, won, out=routed)
+                dx[window] += routed
+            else:              # each pixel is in at most one window: write directly
+                np.multiply(dout, won, out=dx[window])
         return dx
 
 

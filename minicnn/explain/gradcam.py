@@ -67,7 +67,8 @@ def grad_cam(model: Sequential, x: np.ndarray, target: Target, layer: str) -> np
         As for `gradient`; its layer must be ``layer`` or come after it.
     layer : str
         A layer with image-shaped output ``(N, K, h, w)``, usually the last conv
-        layer (or its ReLU: the ReLU of a positive weighted sum is the same).
+        layer (Selvaraju et al. use the last conv layer's rectified feature maps;
+        name its ReLU, e.g. ``"relu3"``, for exactly that).
 
     Returns
     -------

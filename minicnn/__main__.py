@@ -16,11 +16,34 @@ class UsageError(Exception):
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    raise UsageError("the demo is not available yet")
+    """Write the lecture's figures (see `minicnn.demo.run_demo`); print each path and what
+    it shows."""
+    import time
+
+    from .demo import run_demo
+    model = None
+    if args.model is not None:
+        from . import load
+        model = load(args.model)
+    start = time.perf_counter()
+    for path, what in run_demo(args.out, model=model):
+        print(f"{path}\n    {what}")
+    print(f"done in {time.perf_counter() - start:.1f} s")
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
-    raise UsageError("explain is not available yet")
+    """Explain one image file (see `minicnn.demo.explain_file`); warnings become one line."""
+    import warnings
+
+    from .demo import explain_file
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = explain_file(args.image, args.out, model_path=args.model, target=args.target,
+                               layer=args.layer, neuron=args.neuron, channel=args.channel,
+                               mode=args.mode, invert=args.invert)
+    for message in dict.fromkeys(str(w.message) for w in caught):   # once each, in order
+        print(f"warning: {message}", file=sys.stderr)
+    print(summary)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -148,9 +171,28 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Explain the shipped Fashion-MNIST model's predictions on "
                                    "the shipped sample images under the three ReLU rules.")
     p.add_argument("--out", default="minicnn-demo", help="output folder (default: %(default)s)")
+    p.add_argument("--model", default=None,
+                   help="a model .npz for Fashion-MNIST-sized images (default: the shipped one)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("explain", help="explain one image of your own")
+    p = sub.add_parser("explain", help="explain one image of your own",
+                       description="Explain one image file: a class score (default: the "
+                                   "predicted class), one neuron or one feature map, under the "
+                                   "three ReLU rules; writes a PNG.")
+    p.add_argument("--image", required=True, help="PNG/JPEG file; resized to the model's input")
+    p.add_argument("--model", default=None, help="model .npz (default: the shipped "
+                                                 "Fashion-MNIST model)")
+    p.add_argument("--target", default=None, metavar="CLASS",
+                   help="class index (or Fashion-MNIST class name); default: predicted class")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="layer of the neuron or channel, e.g. relu3")
+    p.add_argument("--neuron", default=None, metavar="C,Y,X", help="neuron of --layer")
+    p.add_argument("--channel", default=None, metavar="C", help="feature map of --layer")
+    p.add_argument("--mode", default="all", choices=["standard", "deconvnet", "guided", "all"],
+                   help="ReLU rule (default: all three side by side)")
+    p.add_argument("--invert", action="store_true",
+                   help="use 1 - pixel (Fashion-MNIST shows light clothes on black)")
+    p.add_argument("--out", required=True, metavar="PNG", help="where to write the figure")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("train", help="train a CNN on Fashion-MNIST or the shapes set",

@@ -313,7 +313,7 @@ def neuron_gradient(model: Sequential, x: np.ndarray, neuron: Neuron, mode: str 
     check_neuron(neuron, out)
     warn_if_dead(model, neuron, out)
     # BEGIN SOLUTION guided_backprop
-    # HINT: one-hot seed like out (1 at [:, *neuron.position]), then backprop it from neuron.layer
+    # HINT: a seed like out, 1 at the neuron, 0 elsewhere; backprop it
     seed = np.zeros_like(out)
     seed[(slice(None), *neuron.position)] = 1
     return backprop(model, seed, neuron.layer, mode, stop)

@@ -172,6 +172,12 @@ def test_smooth_grad_bad_arguments(kwargs, message):
         smooth_grad(small_cnn(), images(), 0, **kwargs)
 
 
+def test_class_array_of_the_wrong_length_names_the_batch():
+    with pytest.raises(ValueError, match=r"shape \(N,\) = \(3,\).*Received: target of shape "
+                                         r"\(2,\)"):
+        smooth_grad(small_cnn(), images(), np.array([0, 1]), n_samples=4)
+
+
 def test_integrated_gradients_bad_arguments():
     model, x = small_cnn(), images()
     with pytest.raises(ValueError, match=r"steps must be >= 1\. Received: steps=0"):

@@ -76,6 +76,9 @@ def repeat_target(model: Sequential, target, copies: int, x_shape: tuple[int, ..
             return target                                    # one image's seed, shared
         return Seed(target.layer, np.tile(array, (copies,) + (1,) * (array.ndim - 1)))
     target = np.asarray(target)
+    if np.issubdtype(target.dtype, np.integer) and target.shape != (x_shape[0],):
+        raise ValueError(f"a class target array must have shape (N,) = ({x_shape[0]},), one "
+                         f"class per image. Received: target of shape {target.shape}")
     if np.issubdtype(target.dtype, np.floating) and \
             target.ndim != _output_ndim(model, model.layers[-1].name, x_shape):
         return target

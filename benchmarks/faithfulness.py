@@ -2,6 +2,7 @@
 
     python benchmarks/faithfulness.py            # about 2 minutes on 2 cores
     python benchmarks/faithfulness.py --quick    # fewer images, for a smoke test
+    python benchmarks/faithfulness.py --shipped  # the cascade on the shipped model
 
 Trains the small shapes CNN (``minicnn.models.shapes_cnn``, seeded) on the synthetic
 shapes set, then for each method scores the maps of held-out images (target: the
@@ -71,13 +72,45 @@ def run_method(model, x, y, name, kwargs):
     return fn(model, x, y, **({"rng": 0} if name == "smooth_grad" else {}), **kwargs)
 
 
+def shipped_cascade(model, n_images: int = 100) -> None:
+    """The randomisation cascade on a Fashion-MNIST model, guided backprop vs. gradient."""
+    from minicnn.data import load_fashion_mnist
+
+    X, y = load_fashion_mnist("test")
+    x, y = X[:n_images].astype(model.dtype), y[:n_images]
+    accuracy = (model.predict(x) == y).mean()
+    rows = {}
+    for label, method in (("guided backprop", "guided_backprop"), ("gradient", "saliency"),
+                          ("deconvnet", "deconvnet"),
+                          ("Grad-CAM (relu3)", "grad_cam"),
+                          ("integrated gradients", "integrated_gradients")):
+        kwargs = {"layer": "relu3"} if method == "grad_cam" else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows[label] = explain.randomization_test(model, x, y, method=method, rng=0,
+                                                     **kwargs)
+    steps = list(next(iter(rows.values())))
+    print(f"Shipped Fashion-MNIST model, first {n_images} test images (accuracy "
+          f"{accuracy:.1%}), target = true class; mean Spearman rho of |map|, cascading "
+          f"randomisation from the top:\n")
+    print("| method | " + " | ".join(steps) + " |")
+    print("|---|" + "---:|" * len(steps))
+    for label, scores in rows.items():
+        print(f"| {label} | " + " | ".join(f"{scores[s]:.2f}" for s in steps) + " |")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and epochs")
     parser.add_argument("--save", metavar="PATH", help="save the trained model there")
     parser.add_argument("--load", metavar="PATH", help="load a model saved with --save "
                         "instead of training")
+    parser.add_argument("--shipped", action="store_true", help="instead: the randomisation "
+                        "cascade on the shipped Fashion-MNIST model (minicnn.pretrained())")
     args = parser.parse_args(argv)
+    if args.shipped:
+        shipped_cascade(minicnn.load(args.load) if args.load else minicnn.pretrained())
+        return
     n_train, epochs, n_eval, n_random = (1000, 2, 40, 10) if args.quick else (3000, 5, 200, 20)
 
     start = time.perf_counter()

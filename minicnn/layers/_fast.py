@@ -2,22 +2,26 @@
 
 The idea (im2col): copy every receptive field of the padded input into the columns
 of a matrix, so that a convolution becomes one matrix product with the filters.
-For one image the column matrix is laid out as
+For a chunk of ``m`` images the column matrix is laid out as
 
-    cols[n] : (C, KH, KW, H_out, W_out) = (C*KH*KW, H_out*W_out)
+    cols : (C, KH, KW, m, H_out, W_out) = (C*KH*KW, m*H_out*W_out)
 
-so ``W.reshape(F, C*KH*KW) @ cols[n]`` is already ``out[n]`` in (F, H_out*W_out)
-order: no transpose afterwards. Three choices make this fast on a CPU:
+Its rows are ordered like ``W.reshape(F, C*KH*KW)``, so the convolution of the chunk
+is ``W.reshape(F, -1) @ cols``, of shape (F, m*H_out*W_out). Three choices make this
+fast on a CPU:
 
 * The gathers loop over the KH*KW kernel offsets (9 for a 3x3 kernel), never over
-  output positions: each step copies one strided slice of many images at once.
-* Images are processed a few at a time (``_chunk_size``), so the column buffer (a
-  few MB) stays in the CPU cache between the gather and the matrix product, instead
-  of a huge matrix (75 MB for a 32x64x32x32 batch) making trips through main
-  memory. ``backward`` gathers the columns again rather than storing them.
+  output positions: each step copies one strided slice of the whole chunk.
+* Images are processed a few at a time (``_chunk_size``), so the column matrix (a
+  few MB) is still in the CPU cache when the matrix product reads it, instead of a
+  huge matrix (75 MB for a 32x64x32x32 batch) making trips through main memory.
+  ``backward`` gathers the columns again rather than storing them. Each chunk is
+  still one large product (thousands of columns): many small products are slow
+  when the BLAS runs on several threads.
 * For stride 1, the input gradient is itself a convolution -- of ``dout`` with the
   filters flipped and their in/out channels swapped ("full" convolution) -- so it
-  reuses the forward code. Other strides scatter the columns back (``col2im``).
+  reuses the forward code. That is faster than scattering columns back (``col2im``)
+  when there are no more filters than input channels; the other cases use col2im.
 
 ``conv2d_naive`` in ``conv.py`` computes the same numbers with plain loops, and
 ``tests/test_fast_paths.py`` checks that the two agree.
@@ -27,8 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# Bytes of gathered columns per chunk: small enough to stay in the CPU's cache.
-_CHUNK_BYTES = 8 * 2**20
+# Bytes of gathered columns per chunk: enough for large matrix products, small
+# enough to stay in the CPU's last-level cache (32 MB on the benchmark machine).
+_CHUNK_BYTES = 16 * 2**20
 
 
 def pad_images(x: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
@@ -41,66 +46,70 @@ def pad_images(x: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
 
 
 def im2col(x_pad: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
-           cols: np.ndarray) -> None:
-    """Gather every (KH, KW) window of the padded images into ``cols`` (in place).
+           h_out: int, w_out: int) -> np.ndarray:
+    """Gather every (KH, KW) window of the padded images into columns.
 
-    x_pad: (n, C, H_pad, W_pad); cols: (n, C, KH, KW, H_out, W_out), where
-    ``cols[n, c, i, j, y, x] = x_pad[n, c, y*sh + i, x*sw + j]``.
+    x_pad: (m, C, H_pad, W_pad) -> cols: (C, KH, KW, m, H_out, W_out), where
+    ``cols[c, i, j, n, y, x] = x_pad[n, c, y*sh + i, x*sw + j]``.
     """
+    m, c = x_pad.shape[:2]
     sh, sw = stride
-    h_out, w_out = cols.shape[-2:]
+    x_t = x_pad.transpose(1, 0, 2, 3)                       # (C, m, H_pad, W_pad) view
+    cols = np.empty((c, kh, kw, m, h_out, w_out), dtype=x_pad.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = x_pad[:, :, i:i + sh * h_out:sh, j:j + sw * w_out:sw]
+            cols[:, i, j] = x_t[:, :, i:i + sh * h_out:sh, j:j + sw * w_out:sw]
+    return cols
 
 
 def col2im(cols: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
            dx_pad: np.ndarray) -> None:
     """Add the columns back into the padded images: the adjoint of ``im2col``.
 
-    cols: (n, C, KH, KW, H_out, W_out) is added into dx_pad: (n, C, H_pad, W_pad) in
+    cols: (C, KH, KW, m, H_out, W_out) is added into dx_pad: (m, C, H_pad, W_pad) in
     place. Where windows overlap their contributions add up, which is exactly the
     gradient of the gather.
     """
     sh, sw = stride
     h_out, w_out = cols.shape[-2:]
+    dx_t = dx_pad.transpose(1, 0, 2, 3)                     # (C, m, H_pad, W_pad) view
     for i in range(kh):
         for j in range(kw):
-            dx_pad[:, :, i:i + sh * h_out:sh, j:j + sw * w_out:sw] += cols[:, :, i, j]
+            dx_t[:, :, i:i + sh * h_out:sh, j:j + sw * w_out:sw] += cols[:, i, j]
 
 
-def _chunk_size(n: int, cols_shape: tuple[int, ...], dtype) -> int:
-    """How many images' columns fit in ``_CHUNK_BYTES`` (at least 1, at most n)."""
-    per_image = int(np.prod(cols_shape)) * np.dtype(dtype).itemsize
-    return max(1, min(n, _CHUNK_BYTES // max(per_image, 1)))
+def _chunks(n: int, c: int, kh: int, kw: int, h_out: int, w_out: int, dtype):
+    """Yield ``slice``s of about ``_CHUNK_BYTES`` of columns each, covering n images."""
+    per_image = c * kh * kw * h_out * w_out * np.dtype(dtype).itemsize
+    step = max(1, min(n, _CHUNK_BYTES // max(per_image, 1)))
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
 
 
-def _output_size(x_pad_shape, kh, kw, stride) -> tuple[int, int]:
-    return ((x_pad_shape[2] - kh) // stride[0] + 1, (x_pad_shape[3] - kw) // stride[1] + 1)
+def _filters_first(a: np.ndarray) -> np.ndarray:
+    """(m, F, H, W) -> (F, m*H*W): the layout of ``W_2d @ cols`` (a copy)."""
+    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
 
 
 def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
                  stride: tuple[int, int]) -> np.ndarray:
     """Convolution of already padded images: (N, C, H_pad, W_pad) -> (N, F, H_out, W_out).
 
-    Per chunk of images: gather the columns, then one batched matrix product
-    ``(F, C*KH*KW) @ (n, C*KH*KW, H_out*W_out)`` written straight into ``out``.
+    Per chunk of m images: gather the columns, one matrix product
+    ``(F, C*KH*KW) @ (C*KH*KW, m*H_out*W_out)``, add the bias, and copy the result
+    into ``out`` as (m, F, H_out, W_out).
     """
-    n, c = x_pad.shape[:2]
+    n, c, hp, wp = x_pad.shape
     f, _, kh, kw = w.shape
-    h_out, w_out = _output_size(x_pad.shape, kh, kw, stride)
+    h_out, w_out = (hp - kh) // stride[0] + 1, (wp - kw) // stride[1] + 1
     w_2d = w.reshape(f, c * kh * kw)
-    out = np.empty((n, f, h_out * w_out), dtype=x_pad.dtype)
-    step = _chunk_size(n, (c, kh, kw, h_out, w_out), x_pad.dtype)
-    cols = np.empty((step, c, kh, kw, h_out, w_out), dtype=x_pad.dtype)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        chunk = cols[:stop - start]
-        im2col(x_pad[start:stop], kh, kw, stride, chunk)
-        np.matmul(w_2d, chunk.reshape(stop - start, c * kh * kw, h_out * w_out),
-                  out=out[start:stop])
-        out[start:stop] += b[:, None]
-    return out.reshape(n, f, h_out, w_out)
+    out = np.empty((n, f, h_out, w_out), dtype=np.result_type(x_pad, w))
+    for chunk in _chunks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
+        cols = im2col(x_pad[chunk], kh, kw, stride, h_out, w_out)
+        y = w_2d @ cols.reshape(c * kh * kw, -1)             # (F, m*H_out*W_out)
+        y += b[:, None]
+        out[chunk] = y.reshape(f, -1, h_out, w_out).transpose(1, 0, 2, 3)
+    return out
 
 
 def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
@@ -113,36 +122,29 @@ def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
     n, c, hp, wp = x_pad.shape
     f, _, kh, kw = w.shape
     ph, pw = pad
-    h, wd = hp - 2 * ph, wp - 2 * pw
     dw = db = None
     if param_grads:
         dw = _weight_grad(dout, x_pad, kh, kw, stride)
         db = dout.sum(axis=(0, 2, 3))
-    if stride == (1, 1) and ph < kh and pw < kw:
-        # Full convolution: pad dout by K-1-pad, flip the kernels, swap F and C.
+    if stride == (1, 1) and ph < kh and pw < kw and f <= c:
+        # Full convolution: pad dout by K-1-pad, flip the kernels, swap F and C. It
+        # gathers dout's F channels; col2im scatters C*KH*KW rows: cheaper if F <= C.
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dout_pad = pad_images(dout, (kh - 1 - ph, kw - 1 - pw))
-        dx = conv_forward(dout_pad, w_flip, np.zeros(c, dtype=dout.dtype), (1, 1))
-    else:
-        dx = _input_grad_col2im(dout, w, x_pad.shape, stride)[:, :, ph:ph + h, pw:pw + wd]
-    return np.ascontiguousarray(dx), dw, db
+        return conv_forward(dout_pad, w_flip, np.zeros(c, dtype=w.dtype), (1, 1)), dw, db
+    dx_pad = _input_grad_col2im(dout, w, x_pad.shape, stride)
+    return np.ascontiguousarray(dx_pad[:, :, ph:hp - ph, pw:wp - pw]), dw, db
 
 
 def _weight_grad(dout: np.ndarray, x_pad: np.ndarray, kh: int, kw: int,
                  stride: tuple[int, int]) -> np.ndarray:
-    """dW = sum over images of dout[n] (F, H_out*W_out) @ cols[n].T, chunk by chunk."""
+    """dW = sum over chunks of dout (F, m*H_out*W_out) @ cols.T (m*H_out*W_out, C*KH*KW)."""
     n, c = x_pad.shape[:2]
     f, h_out, w_out = dout.shape[1:]
-    dout_3d = dout.reshape(n, f, h_out * w_out)
-    dw = np.zeros((f, c * kh * kw), dtype=dout.dtype)
-    step = _chunk_size(n, (c, kh, kw, h_out, w_out), x_pad.dtype)
-    cols = np.empty((step, c, kh, kw, h_out, w_out), dtype=x_pad.dtype)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        chunk = cols[:stop - start]
-        im2col(x_pad[start:stop], kh, kw, stride, chunk)
-        chunk_t = chunk.reshape(stop - start, c * kh * kw, h_out * w_out).transpose(0, 2, 1)
-        dw += np.matmul(dout_3d[start:stop], chunk_t).sum(axis=0)
+    dw = np.zeros((f, c * kh * kw), dtype=np.result_type(dout, x_pad))
+    for chunk in _chunks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
+        cols = im2col(x_pad[chunk], kh, kw, stride, h_out, w_out)
+        dw += _filters_first(dout[chunk]) @ cols.reshape(c * kh * kw, -1).T
     return dw.reshape(f, c, kh, kw)
 
 
@@ -153,15 +155,8 @@ def _input_grad_col2im(dout: np.ndarray, w: np.ndarray, x_pad_shape,
     f, _, kh, kw = w.shape
     h_out, w_out = dout.shape[2:]
     w_2d_t = w.reshape(f, c * kh * kw).T
-    dout_3d = dout.reshape(n, f, h_out * w_out)
-    dtype = np.result_type(dout, w)
-    dx_pad = np.zeros(x_pad_shape, dtype=dtype)
-    step = _chunk_size(n, (c, kh, kw, h_out, w_out), dtype)
-    dcols = np.empty((step, c, kh, kw, h_out, w_out), dtype=dtype)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        chunk = dcols[:stop - start]
-        np.matmul(w_2d_t, dout_3d[start:stop],
-                  out=chunk.reshape(stop - start, c * kh * kw, h_out * w_out))
-        col2im(chunk, kh, kw, stride, dx_pad[start:stop])
+    dx_pad = np.zeros(x_pad_shape, dtype=np.result_type(dout, w))
+    for chunk in _chunks(n, c, kh, kw, h_out, w_out, dx_pad.dtype):
+        dcols = w_2d_t @ _filters_first(dout[chunk])        # (C*KH*KW, m*H_out*W_out)
+        col2im(dcols.reshape(c, kh, kw, -1, h_out, w_out), kh, kw, stride, dx_pad[chunk])
     return dx_pad

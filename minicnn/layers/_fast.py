@@ -96,7 +96,7 @@ def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
     """Convolution of already padded images: (N, C, H_pad, W_pad) -> (N, F, H_out, W_out).
 
     Per chunk of m images: gather the columns, one matrix product
-    ``(F, C*KH*KW) @ (C*KH*KW, m*H_out*W_out)``, add the bias, and copy the result
+    ``(F, C*KH*KW) @ (C*KH*KW, m*H_out*W_out)``, and the result plus the bias copied
     into ``out`` as (m, F, H_out, W_out).
     """
     n, c, hp, wp = x_pad.shape
@@ -107,8 +107,8 @@ def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
     for chunk in _chunks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
         cols = im2col(x_pad[chunk], kh, kw, stride, h_out, w_out)
         y = w_2d @ cols.reshape(c * kh * kw, -1)             # (F, m*H_out*W_out)
-        y += b[:, None]
-        out[chunk] = y.reshape(f, -1, h_out, w_out).transpose(1, 0, 2, 3)
+        y = y.reshape(f, -1, h_out, w_out).transpose(1, 0, 2, 3)
+        np.add(y, b[:, None, None], out=out[chunk])         # bias added while copying
     return out
 
 

@@ -25,6 +25,8 @@ from . import explain, plot
 from .layers import Conv2D, ReLU
 from .model import Sequential
 
+# How the figures draw a map: its positive part, on black (see docs/explain.md).
+SHOW = "positive"
 # Which shipped sample images (one per class) the demo shows.
 CLASS_ROWS = (0, 1, 3, 5, 7, 9)       # T-shirt, trouser, dress, sandal, sneaker, ankle boot
 NEURON_IMAGES = (0, 7, 9)             # T-shirt, sneaker, ankle boot
@@ -86,7 +88,8 @@ def run_demo(out_dir: str | os.PathLike = "minicnn-demo", model: Sequential | No
     classes_png = out / "classes.png"
     plot.compare_rules(
         model, x, pred, cam_layer=cam_layer(model), row_labels=row_labels, path=classes_png,
-        title="Why this class? Gradient of the predicted class score w.r.t. the image")
+        show=SHOW, title="Why this class? Gradient of the predicted class score w.r.t. the "
+                         "image (positive part)")
 
     # 2. neurons: the strongest neurons of the last conv layer and of an earlier one,
     #    plus one of them on an image where it does not fire (the deconvnet still draws it).
@@ -108,7 +111,7 @@ def run_demo(out_dir: str | os.PathLike = "minicnn-demo", model: Sequential | No
         warnings.filterwarnings("ignore", message=".* does not fire")   # shown on purpose
         plot.compare_neurons(
             model, images[[i for i, _, _ in picks]], [n for _, n, _ in picks],
-            row_labels=neuron_labels, path=neurons_png,
+            row_labels=neuron_labels, path=neurons_png, show=SHOW,
             title="One neuron at a time (the lecture's recipe): gradient 1 at the neuron, "
                   "0 at every other neuron of its layer")
 
@@ -226,7 +229,7 @@ def explain_file(image, out, model_path=None, target=None, layer=None, neuron=No
             what = explain.Channel(layer, _int(channel, "--channel"))
             text = f"channel {layer}[{what.channel}]"
         row = None if neuron is not None else [f"{layer}\nchannel {what.channel}"]
-        plot.compare_neurons(model, x, [what], modes=modes, row_labels=row,
+        plot.compare_neurons(model, x, [what], modes=modes, row_labels=row, show=SHOW,
                              title=f"{Path(image).name}: {text}; {predicted}", path=out)
     else:
         k = pred if target is None else parse_class(target, names)
@@ -234,7 +237,7 @@ def explain_file(image, out, model_path=None, target=None, layer=None, neuron=No
         if not 0 <= k < n_classes:
             raise ValueError(f"--target {k} is out of range: the model has {n_classes} classes")
         text = f"target {label(k)}" + (" (the predicted class)" if target is None else "")
-        plot.compare_rules(model, x, k, cam_layer=cam_layer(model), modes=modes,
+        plot.compare_rules(model, x, k, cam_layer=cam_layer(model), modes=modes, show=SHOW,
                            row_labels=[label(k)],
                            title=f"{Path(image).name}: {text}; {predicted}", path=out)
     return f"{out}: {text} under {', '.join(modes)}; {predicted}"

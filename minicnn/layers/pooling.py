@@ -105,7 +105,9 @@ class MaxPool2D(_Pool2D):
         for i, j, window in rest:
             np.greater(x[window], out, out=better)          # strict: the first max wins ties
             np.maximum(out, x[window], out=out)
-            argmax[better] = i * kw + j
+            # Codes grow from offset to offset, so this sets argmax to this offset's
+            # code where it is better and keeps it elsewhere (faster than argmax[better]).
+            np.maximum(argmax, better * argmax.dtype.type(i * kw + j), out=argmax)
         self.cache = (x.shape, argmax)
         return out
 

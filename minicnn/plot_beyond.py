@@ -105,7 +105,7 @@ def plot_randomization(x: np.ndarray, cascades: dict, index: int = 0,
     cascade (``fc2`` = the top layer random, ..., the last = every layer random),
     drawn as ``max |map|`` over channels. Under each panel: Spearman's rank
     correlation of ``|map|`` with the trained map for this image; the row label gives
-    the mean over all images at the last step.
+    the mean over all images with the top layer random and with every layer random.
     """
     if not cascades:
         raise ValueError("plot_randomization needs at least one (scores, maps) pair")
@@ -119,7 +119,8 @@ def plot_randomization(x: np.ndarray, cascades: dict, index: int = 0,
         rows.append([display.to_image(x[index]),
                      *(display.abs_max(maps[s][index], percentile) for s in steps)])
         rhos.append([spearman(trained, np.abs(maps[s][index])) for s in steps])
-        labels.append(f"{label}\nmean rho, all random:\n{scores[steps[-1]]:.2f}")
+        labels.append(f"{label}\nmean rho over {len(maps[ORIGINAL])} images:\n"
+                      f"{scores[steps[1]]:.2f} top random\n{scores[steps[-1]]:.2f} all random")
     columns = ["input", "trained", *(f"{s}\nrandomised" for s in steps[1:])]
     fig = grid(rows, columns, labels, title, cell=1.5)
     axes = np.array(fig.axes).reshape(len(rows), len(columns))

@@ -70,7 +70,9 @@ def check_layer(layer, x: np.ndarray, dout: np.ndarray | None = None, h: float =
     x = np.asarray(x, dtype=np.float64)
     out = layer.forward(x)
     if dout is None:
-        dout = np.random.default_rng(seed).standard_normal(out.shape)
+        # A stream of its own, so dout never equals an x drawn with default_rng(seed).
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        dout = rng.standard_normal(out.shape)
     dout = np.asarray(dout, dtype=np.float64)
     layer.param_grads = True
     layer.forward(x)

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from ..layers import Conv2D, Dense
+from ..layers import Conv2D, Dense, ReLU
 from ..model import Sequential
 from .attribution import integrated_gradients, occlusion, smooth_grad
 from .core import deconvnet, guided_backprop, saliency
@@ -129,10 +129,15 @@ METHODS = {"saliency": saliency, "gradient": saliency, "deconvnet": deconvnet,
 
 
 def _last_conv(model: Sequential) -> str:
-    convs = [layer.name for layer in model.layers if isinstance(layer, Conv2D)]
+    """The last conv layer's feature maps: its ReLU when one follows it (as Grad-CAM
+    uses them), else the conv layer itself."""
+    convs = [i for i, layer in enumerate(model.layers) if isinstance(layer, Conv2D)]
     if not convs:
         raise ValueError("Grad-CAM needs a conv layer, and this model has none")
-    return convs[-1]
+    following = model.layers[convs[-1] + 1: convs[-1] + 2]
+    if following and isinstance(following[0], ReLU):
+        return following[0].name
+    return model.layers[convs[-1]].name
 
 
 def _explainer(model: Sequential, method, method_kwargs: dict, seed: int):

@@ -62,6 +62,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                         ("--limit", args.limit)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be >= 1. Received: {flag} {value}")
+    if args.val < 0:
+        raise UsageError(f"--val must be >= 0. Received: --val {args.val}")
     if not (args.lr > 0 and np.isfinite(args.lr)):
         raise UsageError(f"--lr must be a positive number. Received: --lr {args.lr}")
     out = Path(args.out)
@@ -78,6 +80,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         X, y, _ = data.make_shapes(SHAPES_TRAIN_SIZE, seed=0)
         X_test, y_test, _ = data.make_shapes(SHAPES_TEST_SIZE, seed=1)
         build = models.shapes_cnn
+    val = None
+    if args.val:
+        if args.val >= len(X):
+            raise UsageError(f"--val must be smaller than the {len(X):,} training images. "
+                             f"Received: --val {args.val}")
+        X, y, val = X[:-args.val], y[:-args.val], (X[-args.val:], y[-args.val:])
     if args.limit is not None:
         X, y = X[:args.limit], y[:args.limit]
 
@@ -90,12 +98,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     command = (f"python -m minicnn train --dataset {args.dataset} --epochs {args.epochs} "
                f"--out {args.out} --seed {args.seed} --batch-size {args.batch_size} "
                f"--lr {args.lr} --optimizer {args.optimizer}"
-               + (f" --limit {args.limit}" if args.limit is not None else ""))
+               + (f" --limit {args.limit}" if args.limit is not None else "")
+               + (f" --val {args.val}" if args.val else ""))
     print(f"training {build.__name__} ({model.num_parameters():,} parameters) on "
           f"{len(X):,} {args.dataset} images for {args.epochs} epoch(s)", flush=True)
     try:
         history = fit(model, X, y, epochs=args.epochs, batch_size=args.batch_size,
-                      optimizer=optimizer, rng=rng, progress=not args.quiet)
+                      optimizer=optimizer, val=val, rng=rng, progress=not args.quiet)
     except FloatingPointError as err:
         raise UsageError(str(err)) from None
     model.save(out)
@@ -104,9 +113,10 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"(test loss {test_loss:.4f})")
     record = {"command": command, "dataset": args.dataset, "seed": args.seed,
               "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-              "optimizer": args.optimizer, "train_images": len(X),
+              "optimizer": args.optimizer, "train_images": len(X), "val_images": args.val,
               "test_images": len(X_test), "test_loss": test_loss, "test_accuracy": test_acc,
               "history": {"loss": history.loss, "accuracy": history.accuracy,
+                          "val_loss": history.val_loss, "val_accuracy": history.val_accuracy,
                           "seconds": history.seconds},
               "minicnn": __version__, "numpy": np.__version__}
     record_path = out.with_suffix(".json")
@@ -214,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adam, or sgd with momentum 0.9 (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="use only the first N training images (for quick runs)")
+    p.add_argument("--val", type=int, default=0, metavar="N",
+                   help="hold out the last N training images and report the loss and "
+                        "accuracy on them after every epoch (default: 0, train on all)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="also draw the loss/accuracy history to this image file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

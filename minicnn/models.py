@@ -18,25 +18,26 @@ def _generator(rng) -> np.random.Generator:
 
 
 def fashion_cnn(rng=0) -> Sequential:
-    """The shipped Fashion-MNIST model: three conv blocks and two dense layers.
+    """The shipped Fashion-MNIST model: three conv layers and two dense layers.
 
     ::
 
         (N, 1, 28, 28) conv1 3x3, 16 -> relu1 -> pool1 -> (N, 16, 14, 14)
                        conv2 3x3, 32 -> relu2 -> pool2 -> (N, 32, 7, 7)
-                       conv3 3x3, 64 -> relu3 -> pool3 -> (N, 64, 3, 3)
-                       flatten1 -> fc1 576->128 -> relu4 -> fc2 128->10 -> (N, 10) scores
+                       conv3 3x3, 64 -> relu3          -> (N, 64, 7, 7)
+                       flatten1 -> fc1 3136->128 -> relu4 -> fc2 128->10 -> (N, 10) scores
 
-    All convolutions use padding 1, so only the pools shrink the image.
-    About 98,000 parameters (under 0.5 MB as float32).
+    All convolutions use padding 1, so only the pools shrink the image. conv3 has no
+    pool after it: pooling 7x7 to 3x3 would drop a row and a column and cost about
+    a point of test accuracy. 426,122 parameters (1.7 MB as float32).
     """
     rng = _generator(rng)
     return Sequential([
         Conv2D(1, 16, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
         Conv2D(16, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
-        Conv2D(32, 64, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Conv2D(32, 64, 3, padding=1, rng=rng), ReLU(),
         Flatten(),
-        Dense(64 * 3 * 3, 128, rng=rng), ReLU(),
+        Dense(64 * 7 * 7, 128, rng=rng), ReLU(),
         Dense(128, 10, rng=rng),
     ], input_shape=(1, 28, 28))
 

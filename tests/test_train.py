@@ -216,7 +216,7 @@ def test_cli_help():
 
 def test_cli_tiny_training_run(tmp_path):
     out = tmp_path / "model.npz"
-    result = run_cli("--dataset", "shapes", "--epochs", "1", "--limit", "200",
+    result = run_cli("--dataset", "shapes", "--epochs", "1", "--limit", "200", "--val", "100",
                      "--out", str(out), "--plot", str(tmp_path / "h.png"), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout
@@ -224,6 +224,7 @@ def test_cli_tiny_training_run(tmp_path):
     assert len([layer for layer in model if isinstance(layer, Conv2D)]) == 3
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["train_images"] == 200 and record["seed"] == 0
+    assert record["val_images"] == 100 and len(record["history"]["val_accuracy"]) == 1
     assert record["command"].startswith("python -m minicnn train --dataset shapes --epochs 1")
     assert 0 <= record["test_accuracy"] <= 1
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
@@ -235,6 +236,7 @@ def test_cli_tiny_training_run(tmp_path):
     (["--dataset", "shapes", "--epochs", "two"], "argument --epochs: invalid int value"),
     (["--dataset", "shapes", "--epochs", "1", "--lr", "-1"], "--lr must be a positive number"),
     (["--dataset", "shapes", "--epochs", "1", "--limit", "0"], "--limit must be >= 1"),
+    (["--dataset", "shapes", "--epochs", "1", "--val", "8000"], "--val must be smaller than"),
     (["--epochs", "1"], "the following arguments are required: --dataset"),
 ])
 def test_cli_bad_arguments_give_one_line_and_status_2(tmp_path, args, message):

@@ -12,9 +12,11 @@ fast on a CPU:
 
 * The gathers loop over the KH*KW kernel offsets (9 for a 3x3 kernel), never over
   output positions: each step copies one strided slice of the whole chunk.
-* Images are processed a few at a time (``_chunk_size``), so the column matrix (a
+* Images are processed a few at a time (``_blocks``), so the column matrix (a
   few MB) is still in the CPU cache when the matrix product reads it, instead of a
   huge matrix (75 MB for a 32x64x32x32 batch) making trips through main memory.
+  An image too large for one chunk (64 channels at 224x224: 115 MB of columns) is
+  cut into bands of output rows instead.
   ``backward`` gathers the columns again rather than storing them. Each chunk is
   still one large product (thousands of columns): many small products are slow
   when the BLAS runs on several threads.
@@ -78,12 +80,27 @@ def col2im(cols: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
             dx_t[:, :, i:i + sh * h_out:sh, j:j + sw * w_out:sw] += cols[:, i, j]
 
 
-def _chunks(n: int, c: int, kh: int, kw: int, h_out: int, w_out: int, dtype):
-    """Yield ``slice``s of about ``_CHUNK_BYTES`` of columns each, covering n images."""
-    per_image = c * kh * kw * h_out * w_out * np.dtype(dtype).itemsize
-    step = max(1, min(n, _CHUNK_BYTES // max(per_image, 1)))
+def _blocks(n: int, c: int, kh: int, kw: int, h_out: int, w_out: int, dtype):
+    """Yield ``(images, rows)`` slices with about ``_CHUNK_BYTES`` of columns each.
+
+    Several whole images per block when an image's columns fit; otherwise one image
+    at a time, cut into bands of output rows (``rows`` slices H_out).
+    """
+    per_row = c * kh * kw * w_out * np.dtype(dtype).itemsize
+    rows = max(1, min(h_out, _CHUNK_BYTES // max(per_row, 1)))
+    if rows < h_out:
+        for i in range(n):
+            for top in range(0, h_out, rows):
+                yield slice(i, i + 1), slice(top, min(top + rows, h_out))
+        return
+    step = max(1, min(n, _CHUNK_BYTES // max(per_row * h_out, 1)))
     for start in range(0, n, step):
-        yield slice(start, min(start + step, n))
+        yield slice(start, min(start + step, n)), slice(0, h_out)
+
+
+def _input_rows(rows: slice, sh: int, kh: int) -> slice:
+    """The rows of the padded input that output rows ``rows`` read (their windows)."""
+    return slice(rows.start * sh, (rows.stop - 1) * sh + kh)
 
 
 def _filters_first(a: np.ndarray) -> np.ndarray:
@@ -104,11 +121,13 @@ def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
     h_out, w_out = (hp - kh) // stride[0] + 1, (wp - kw) // stride[1] + 1
     w_2d = w.reshape(f, c * kh * kw)
     out = np.empty((n, f, h_out, w_out), dtype=np.result_type(x_pad, w))
-    for chunk in _chunks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
-        cols = im2col(x_pad[chunk], kh, kw, stride, h_out, w_out)
-        y = w_2d @ cols.reshape(c * kh * kw, -1)             # (F, m*H_out*W_out)
-        y = y.reshape(f, -1, h_out, w_out).transpose(1, 0, 2, 3)
-        np.add(y, b[:, None, None], out=out[chunk])         # bias added while copying
+    for images, rows in _blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
+        h_rows = rows.stop - rows.start
+        x_rows = x_pad[images, :, _input_rows(rows, stride[0], kh)]
+        cols = im2col(x_rows, kh, kw, stride, h_rows, w_out)
+        y = w_2d @ cols.reshape(c * kh * kw, -1)             # (F, m*H_rows*W_out)
+        y = y.reshape(f, -1, h_rows, w_out).transpose(1, 0, 2, 3)
+        np.add(y, b[:, None, None], out=out[images, :, rows])   # bias added while copying
     return out
 
 
@@ -142,9 +161,10 @@ def _weight_grad(dout: np.ndarray, x_pad: np.ndarray, kh: int, kw: int,
     n, c = x_pad.shape[:2]
     f, h_out, w_out = dout.shape[1:]
     dw = np.zeros((f, c * kh * kw), dtype=np.result_type(dout, x_pad))
-    for chunk in _chunks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
-        cols = im2col(x_pad[chunk], kh, kw, stride, h_out, w_out)
-        dw += _filters_first(dout[chunk]) @ cols.reshape(c * kh * kw, -1).T
+    for images, rows in _blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
+        x_rows = x_pad[images, :, _input_rows(rows, stride[0], kh)]
+        cols = im2col(x_rows, kh, kw, stride, rows.stop - rows.start, w_out)
+        dw += _filters_first(dout[images, :, rows]) @ cols.reshape(c * kh * kw, -1).T
     return dw.reshape(f, c, kh, kw)
 
 
@@ -156,7 +176,9 @@ def _input_grad_col2im(dout: np.ndarray, w: np.ndarray, x_pad_shape,
     h_out, w_out = dout.shape[2:]
     w_2d_t = w.reshape(f, c * kh * kw).T
     dx_pad = np.zeros(x_pad_shape, dtype=np.result_type(dout, w))
-    for chunk in _chunks(n, c, kh, kw, h_out, w_out, dx_pad.dtype):
-        dcols = w_2d_t @ _filters_first(dout[chunk])        # (C*KH*KW, m*H_out*W_out)
-        col2im(dcols.reshape(c, kh, kw, -1, h_out, w_out), kh, kw, stride, dx_pad[chunk])
+    for images, rows in _blocks(n, c, kh, kw, h_out, w_out, dx_pad.dtype):
+        dcols = w_2d_t @ _filters_first(dout[images, :, rows])   # (C*KH*KW, m*H_rows*W_out)
+        dcols = dcols.reshape(c, kh, kw, -1, rows.stop - rows.start, w_out)
+        # Neighbouring bands' windows share input rows; col2im adds, so both count.
+        col2im(dcols, kh, kw, stride, dx_pad[images, :, _input_rows(rows, stride[0], kh)])
     return dx_pad

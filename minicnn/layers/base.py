@@ -55,8 +55,11 @@ class Layer:
         return {}
 
     def zero_grad(self) -> None:
+        # np.zeros, not np.zeros_like (which writes every zero): the OS gives
+        # zero pages lazily, so a model used only for explanations does not hold
+        # a second, all-zero copy of its weights in memory.
         for key, value in self.params.items():
-            self.grads[key] = np.zeros_like(value)
+            self.grads[key] = np.zeros(value.shape, dtype=value.dtype)
 
     def astype(self, dtype) -> "Layer":
         """Convert parameters (and gradients) to ``dtype`` in place; returns self."""

@@ -121,7 +121,8 @@ class Conv2D(Layer):
         fan_in = self.in_channels * kh * kw
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         w = rng.standard_normal((self.out_channels, self.in_channels, kh, kw))
-        self.params = {"W": (w * np.sqrt(2.0 / fan_in)).astype(dtype),
+        w *= np.sqrt(2.0 / fan_in)              # in place: no second float64 copy
+        self.params = {"W": w.astype(dtype, copy=False),
                        "b": np.zeros(self.out_channels, dtype=dtype)}
         self.zero_grad()
 

@@ -33,7 +33,8 @@ class Dense(Layer):
         self.out_features = positive_int(out_features, "out_features")
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         w = rng.standard_normal((self.in_features, self.out_features))
-        self.params = {"W": (w * np.sqrt(2.0 / self.in_features)).astype(dtype),
+        w *= np.sqrt(2.0 / self.in_features)    # in place: no second float64 copy
+        self.params = {"W": w.astype(dtype, copy=False),
                        "b": np.zeros(self.out_features, dtype=dtype)}
         self.zero_grad()
 

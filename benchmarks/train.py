@@ -1,0 +1,152 @@
+"""Training speed: minicnn beside PyTorch (CPU) on one Fashion-MNIST epoch.
+
+Both train the same network with the same loop, batch size, optimizer, initial
+weights, image order and thread count, in the same run:
+
+    conv(1->32, 3x3, pad 1) - ReLU - maxpool 2 - conv(32->64, 3x3, pad 1) - ReLU -
+    maxpool 2 - flatten - dense(3136->128) - ReLU - dense(128->10),
+    batch 64, Adam(lr=1e-3), cross-entropy.
+
+The epoch time counts the training loop only (no evaluation). After each epoch both
+models are evaluated on the 10,000 test images. PyTorch is not a dependency of
+minicnn: without it the script times minicnn alone.
+
+    python benchmarks/train.py                 # one epoch
+    python benchmarks/train.py --epochs 3      # test accuracy after each of 3 epochs
+    python benchmarks/train.py --threads 1 --limit 6400   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="BLAS/PyTorch threads for both (default: all cores, %(default)s)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="train on the first N images only (quick runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-torch", action="store_true", help="time minicnn only")
+    return parser.parse_args()
+
+
+ARGS = parse_args()
+# The thread count must be fixed before NumPy (and its BLAS) is imported.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from minicnn import SoftmaxCrossEntropy, data, models  # noqa: E402
+from minicnn.optim import Adam  # noqa: E402
+from minicnn.train import evaluate  # noqa: E402
+
+
+def minicnn_epoch(model, optimizer, X, y, order, batch_size) -> float:
+    """One epoch of the plain loop; returns its wall-clock seconds."""
+    loss_fn = SoftmaxCrossEntropy()
+    start = time.perf_counter()
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        scores = model.forward(X[idx], train=True)
+        loss_fn.forward(scores, y[idx])
+        model.backward(loss_fn.backward())
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def torch_setup(model, threads: int, lr: float):
+    """The same network in PyTorch, starting from minicnn's initial weights."""
+    import torch
+    torch.set_num_threads(threads)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(3136, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 10))
+    with torch.no_grad():
+        for torch_layer, name in ((net[0], "conv1"), (net[3], "conv2")):
+            torch_layer.weight.copy_(torch.from_numpy(model[name].params["W"]))
+            torch_layer.bias.copy_(torch.from_numpy(model[name].params["b"]))
+        for torch_layer, name in ((net[7], "fc1"), (net[9], "fc2")):   # minicnn: x @ W
+            torch_layer.weight.copy_(torch.from_numpy(model[name].params["W"].T.copy()))
+            torch_layer.bias.copy_(torch.from_numpy(model[name].params["b"]))
+    return torch, net, torch.optim.Adam(net.parameters(), lr=lr)
+
+
+def torch_epoch(torch, net, optimizer, X, y, order, batch_size) -> float:
+    loss_fn = torch.nn.CrossEntropyLoss()
+    net.train()
+    start = time.perf_counter()
+    for i in range(0, len(order), batch_size):
+        idx = torch.from_numpy(order[i:i + batch_size])
+        optimizer.zero_grad()
+        loss = loss_fn(net(X[idx]), y[idx])
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def torch_accuracy(torch, net, X, y) -> float:
+    net.eval()
+    with torch.no_grad():
+        correct = sum(int((net(X[i:i + 256]).argmax(1) == y[i:i + 256]).sum())
+                      for i in range(0, len(X), 256))
+    return correct / len(X)
+
+
+def main() -> None:
+    X, y = data.load_fashion_mnist("train")
+    X_test, y_test = data.load_fashion_mnist("test")
+    if ARGS.limit is not None:
+        X, y = X[:ARGS.limit], y[:ARGS.limit]
+    model = models.benchmark_cnn(ARGS.seed)
+    optimizer = Adam(model, lr=ARGS.lr)
+
+    torch = None
+    if not ARGS.no_torch:
+        try:
+            torch, net, torch_opt = torch_setup(model, ARGS.threads, ARGS.lr)
+            tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+            tX_test, ty_test = torch.from_numpy(X_test), torch.from_numpy(y_test)
+        except ImportError:
+            print("PyTorch is not installed: timing minicnn alone")
+
+    print(f"{len(X):,} training images, batch {ARGS.batch_size}, Adam(lr={ARGS.lr}), "
+          f"{ARGS.threads} thread(s); NumPy {np.__version__}"
+          + (f", PyTorch {torch.__version__}" if torch else "")
+          + f"; Python {platform.python_version()}, {platform.machine()}, "
+          f"{os.cpu_count()} cores")
+    print(f"{'epoch':>5}  {'minicnn s':>9}  {'test acc':>8}"
+          + (f"  {'PyTorch s':>9}  {'test acc':>8}  {'ratio':>5}" if torch else ""))
+    rng = np.random.default_rng(ARGS.seed)
+    times, torch_times = [], []
+    for epoch in range(1, ARGS.epochs + 1):
+        order = rng.permutation(len(X))   # the same order for both
+        times.append(minicnn_epoch(model, optimizer, X, y, order, ARGS.batch_size))
+        acc = evaluate(model, X_test, y_test)[1]
+        line = f"{epoch:>5}  {times[-1]:>9.1f}  {acc:>8.4f}"
+        if torch:
+            torch_times.append(torch_epoch(torch, net, torch_opt, tX, ty, order,
+                                           ARGS.batch_size))
+            torch_acc = torch_accuracy(torch, net, tX_test, ty_test)
+            line += f"  {torch_times[-1]:>9.1f}  {torch_acc:>8.4f}  " \
+                    f"{times[-1] / torch_times[-1]:>5.2f}"
+        print(line, flush=True)
+    if torch:
+        ratio = sum(times) / sum(torch_times)
+        print(f"minicnn takes {ratio:.2f}x PyTorch's epoch time (target: at most 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,14 @@ class UsageError(Exception):
     """A problem with the user's arguments or files, printed as one clear line."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (no usage block), exit 2."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """Write the lecture's figures (see `minicnn.demo.run_demo`); print each path and what
     it shows."""
@@ -130,22 +138,21 @@ def cmd_train(args: argparse.Namespace) -> None:
 SHAPES_TRAIN_SIZE, SHAPES_TEST_SIZE = 8000, 2000
 
 
-def _one_line_error(command: str, message: str) -> None:
-    """argparse's error handler, but one line (no usage block) and exit status 2."""
-    print(f"error: {command}: {message} (see python -m minicnn {command} --help)",
-          file=sys.stderr)
-    sys.exit(2)
-
-
 def cmd_assignment_build(args: argparse.Namespace) -> None:
-    from .grading import build_assignment
-    path = build_assignment(args.name, args.out, check=not args.no_check)
+    from .grading import BuildError, build_assignment
+    try:
+        path = build_assignment(args.name, args.out, check=not args.no_check)
+    except BuildError as err:
+        raise UsageError(f"the build of {args.name!r} failed its self-check: {err}") from None
     print(f"wrote {path}")
 
 
 def cmd_grade(args: argparse.Namespace) -> None:
-    from .grading import grade
-    grade(args.assignment, args.submission, results=args.results, timeout=args.timeout)
+    from .grading import SubmissionError, grade
+    try:
+        grade(args.assignment, args.submission, results=args.results, timeout=args.timeout)
+    except SubmissionError as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_notebooks(args: argparse.Namespace) -> None:
@@ -172,7 +179,7 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m minicnn",
         description="minicnn: a pure-NumPy CNN for teaching guided backpropagation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -230,7 +237,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="also draw the loss/accuracy history to this image file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.error = lambda message: _one_line_error("train", message)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("assignment", help="build an assignment's student release")
@@ -265,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # e.g. piped into `head`
+        sys.stderr.close()
     return 0
 
 

@@ -7,7 +7,9 @@ on the shipped sample images (no dataset, no network), written as PNGs:
   the three rules, plus Grad-CAM and guided Grad-CAM;
 - ``neurons.png``: the lecture's recipe on single neurons -- for each image the most
   strongly activated neurons (Zeiler & Fergus) of the last conv layer, and of an
-  earlier one, under the three rules.
+  earlier one, under the three rules;
+- ``top_patches.png`` and ``randomization.png``: beyond the lecture, see
+  `minicnn.demo_beyond`.
 
 `explain_file` is what ``python -m minicnn explain`` runs. Both raise ValueError,
 KeyError or FileNotFoundError with a one-line message for bad arguments.
@@ -116,7 +118,7 @@ def run_demo(out_dir: str | os.PathLike = "minicnn-demo", model: Sequential | No
                   "0 at every other neuron of its layer")
 
     rules = "standard backprop, deconvnet and guided backprop"
-    return [
+    figures = [
         (classes_png, f"{len(rows)} sample images, each explained for its predicted class "
                       f"under {rules}, plus Grad-CAM ({cam_layer(model)}) and guided Grad-CAM"),
         (neurons_png, f"the most strongly activated neurons of {late}"
@@ -127,6 +129,9 @@ def run_demo(out_dir: str | os.PathLike = "minicnn-demo", model: Sequential | No
                          "under standard and guided, while deconvnet still draws a pattern"
                          if silent is not None else "")),
     ]
+    # 3. beyond the lecture: the patches that excite neurons, and the randomisation test.
+    from .demo_beyond import beyond_figures
+    return figures + beyond_figures(out, model=model)
 
 
 def find_silent(model: Sequential, images: np.ndarray, picks: list, chosen: list[int]):

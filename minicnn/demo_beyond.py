@@ -2,7 +2,8 @@
 
 `beyond_figures(out_dir)` writes, from the shipped Fashion-MNIST model,
 
-1. ``top_patches.png``: for four feature maps of ``relu3``, the nine test-image
+1. ``top_patches.png``: for four feature maps of the last conv layer (after its
+   ReLU: ``relu3`` on the shipped model), the nine test-image
    patches that excite each most and their guided-backprop reconstructions
    (Zeiler & Fergus 2014, figure 2);
 2. ``randomization.png``: guided backprop and the plain gradient of one sample image
@@ -24,8 +25,6 @@ from . import explain
 from .model import Sequential
 from .plot_beyond import plot_randomization, plot_top_patches
 
-LAYER = "relu3"
-
 
 def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str]:
     """The first ``n_search`` Fashion-MNIST test images, or the 10 shipped samples."""
@@ -40,11 +39,11 @@ def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str]:
     return X.astype(dtype), where
 
 
-def _busiest_channels(model: Sequential, X: np.ndarray, n: int) -> list[int]:
-    """The ``n`` channels of LAYER with the largest mean (over images) peak activation,
+def _busiest_channels(model: Sequential, X: np.ndarray, layer: str, n: int) -> list[int]:
+    """The ``n`` channels of ``layer`` with the largest mean (over images) peak activation,
     so the figure shows feature maps that fire, not dead ones."""
     with explain.preserved_state(model):
-        out = model.forward(X[:500], until=LAYER)
+        out = model.forward(X[:500], until=layer)
     peaks = out.reshape(out.shape[0], out.shape[1], -1).max(axis=2).mean(axis=0)
     return [int(c) for c in np.argsort(-peaks, kind="stable")[:n]]
 
@@ -65,18 +64,20 @@ def beyond_figures(out_dir, model: Sequential | None = None,
     """
     from . import pretrained
     from .data import sample_images
+    from .demo import conv_activations
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = pretrained() if model is None else model
+    layer = conv_activations(model)[-1]
     X, where = _search_images(model.dtype, n_search)
     k = min(9, len(X))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")    # a dead neuron's map is zero: shown, not warned
-        results = [explain.top_patches(model, X, LAYER, channel, k=k, mode="guided")
-                   for channel in _busiest_channels(model, X, 4)]
+        results = [explain.top_patches(model, X, layer, channel, k=k, mode="guided")
+                   for channel in _busiest_channels(model, X, layer, 4)]
     patches_path = out_dir / "top_patches.png"
-    plot_top_patches(results, title=f"What four {LAYER} feature maps look for "
+    plot_top_patches(results, title=f"What four {layer} feature maps look for "
                      f"(searched {where})", path=patches_path)
 
     x, y = sample_images()
@@ -92,6 +93,6 @@ def beyond_figures(out_dir, model: Sequential | None = None,
     plot_randomization(x, cascades, index=0, title="Randomise the layers from the top: "
                        "does the map notice? (Adebayo et al. 2018)", path=random_path)
     return [(patches_path, f"top-9 patches and guided-backprop reconstructions for four "
-                           f"{LAYER} feature maps"),
+                           f"{layer} feature maps"),
             (random_path, "the randomisation test: guided backprop vs. the gradient as the "
                           "layers are re-initialised from the top")]

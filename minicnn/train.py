@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm  # notebook-aware: a widget in Jupyter, text in a terminal
 
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
@@ -66,6 +65,17 @@ class History:
         if path is not None:
             fig.savefig(path, dpi=100)
         return fig
+
+
+def _progress_bar():
+    """tqdm's widget in Jupyter when ipywidgets is installed, else its text bar (which
+    works in a terminal and in Jupyter alike; tqdm.auto would warn without ipywidgets)."""
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm.std import tqdm
+    return tqdm
 
 
 def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,
@@ -123,7 +133,7 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
         start = time.perf_counter()
         order = rng.permutation(n)
         total_loss, correct, seen = 0.0, 0, 0
-        with tqdm(total=n_batches, desc=f"epoch {epoch}/{epochs}", unit="batch",
+        with _progress_bar()(total=n_batches, desc=f"epoch {epoch}/{epochs}", unit="batch",
                   disable=not progress, leave=True) as bar:
             for batch in range(1, n_batches + 1):
                 idx = order[(batch - 1) * batch_size:batch * batch_size]

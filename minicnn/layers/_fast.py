@@ -17,9 +17,12 @@ fast on a CPU:
   huge matrix (75 MB for a 32x64x32x32 batch) making trips through main memory.
   An image too large for one chunk (64 channels at 224x224: 115 MB of columns) is
   cut into bands of output rows instead.
-  ``backward`` gathers the columns again rather than storing them. Each chunk is
-  still one large product (thousands of columns): many small products are slow
-  when the BLAS runs on several threads.
+  Each chunk is still one large product (thousands of columns): many small
+  products are slow when the BLAS runs on several threads.
+* ``backward`` needs the columns again for the weight gradient. When all of them
+  are small (``_KEEP_BYTES``: a training batch of small images) ``conv_forward``
+  hands them back to be cached; for big inputs ``backward`` gathers them again
+  from the padded input, so memory stays at one chunk.
 * For stride 1, the input gradient is itself a convolution -- of ``dout`` with the
   filters flipped and their in/out channels swapped ("full" convolution) -- so it
   reuses the forward code. That is faster than scattering columns back (``col2im``)
@@ -36,6 +39,8 @@ import numpy as np
 # Bytes of gathered columns per chunk: enough for large matrix products, small
 # enough to stay in the CPU's last-level cache (32 MB on the benchmark machine).
 _CHUNK_BYTES = 16 * 2**20
+# Keep a layer's columns from forward to backward when all of them take at most this.
+_KEEP_BYTES = 32 * 2**20
 
 
 def pad_images(x: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
@@ -103,18 +108,63 @@ def _input_rows(rows: slice, sh: int, kh: int) -> slice:
     return slice(rows.start * sh, (rows.stop - 1) * sh + kh)
 
 
-def _filters_first(a: np.ndarray) -> np.ndarray:
-    """(m, F, H, W) -> (F, m*H*W): the layout of ``W_2d @ cols`` (a copy)."""
-    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
+def columns_are_small(x_pad: np.ndarray, w: np.ndarray, stride: tuple[int, int]) -> bool:
+    """Whether the whole batch's columns (C*KH*KW * N*H_out*W_out values) fit in
+    ``_KEEP_BYTES``, so that a layer may keep them from forward to backward."""
+    n, c, hp, wp = x_pad.shape
+    kh, kw = w.shape[2:]
+    h_out, w_out = (hp - kh) // stride[0] + 1, (wp - kw) // stride[1] + 1
+    return c * kh * kw * n * h_out * w_out * x_pad.dtype.itemsize <= _KEEP_BYTES
+
+
+def _per_image(a: np.ndarray, m: int) -> np.ndarray:
+    """(K, m*L) -> (m, K, L): a view with one (K, L) matrix per image."""
+    return a.reshape(a.shape[0], m, -1).transpose(1, 0, 2)
+
+
+def _filters_first(d: np.ndarray) -> np.ndarray:
+    """(m, F, L) -> (F, m*L): the layout of ``W_2d @ cols`` (a copy)."""
+    return d.transpose(1, 0, 2).reshape(d.shape[1], -1)
+
+
+# The three matrix products of a convolution, for a chunk of m images with L output
+# positions each. With few column rows (C*KH*KW < _THIN_ROWS, e.g. 9 for a first
+# layer on grey images) one product per image is faster than one long thin product,
+# and its result needs no transpose; otherwise one large product per chunk.
+_THIN_ROWS = 32
+
+
+def _output(w_2d: np.ndarray, cols_2d: np.ndarray, m: int) -> np.ndarray:
+    """out = W_2d (F, K) @ cols (K, m*L), returned as (m, F, L) (maybe a view)."""
+    if cols_2d.shape[0] < _THIN_ROWS:
+        return np.matmul(w_2d, _per_image(cols_2d, m))
+    return _per_image(w_2d @ cols_2d, m)
+
+
+def _weight_grad_t(d: np.ndarray, cols_2d: np.ndarray) -> np.ndarray:
+    """dW.T = cols (K, m*L) @ dout.T (m*L, F) with d = dout as (m, F, L): (K, F).
+
+    Transposed, because the BLAS is faster with the long m*L axis contiguous in both."""
+    if cols_2d.shape[0] < _THIN_ROWS:
+        return np.matmul(_per_image(cols_2d, d.shape[0]), d.transpose(0, 2, 1)).sum(axis=0)
+    return cols_2d @ _filters_first(d).T
+
+
+def _column_grad(w_2d: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """dcols = W_2d.T (K, F) @ dout (F, m*L) with d = dout as (m, F, L): (K, m, L)."""
+    if w_2d.shape[1] < _THIN_ROWS:
+        return np.matmul(w_2d.T, d).transpose(1, 0, 2)
+    return (w_2d.T @ _filters_first(d)).reshape(w_2d.shape[1], d.shape[0], -1)
 
 
 def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
-                 stride: tuple[int, int]) -> np.ndarray:
+                 stride: tuple[int, int], keep: list | None = None) -> np.ndarray:
     """Convolution of already padded images: (N, C, H_pad, W_pad) -> (N, F, H_out, W_out).
 
     Per chunk of m images: gather the columns, one matrix product
     ``(F, C*KH*KW) @ (C*KH*KW, m*H_out*W_out)``, and the result plus the bias copied
-    into ``out`` as (m, F, H_out, W_out).
+    into ``out`` as (m, F, H_out, W_out). If ``keep`` is a list, each chunk's columns
+    are appended to it, for ``conv_backward(..., columns=keep)``.
     """
     n, c, hp, wp = x_pad.shape
     f, _, kh, kw = w.shape
@@ -125,60 +175,56 @@ def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
         h_rows = rows.stop - rows.start
         x_rows = x_pad[images, :, _input_rows(rows, stride[0], kh)]
         cols = im2col(x_rows, kh, kw, stride, h_rows, w_out)
-        y = w_2d @ cols.reshape(c * kh * kw, -1)             # (F, m*H_rows*W_out)
-        y = y.reshape(f, -1, h_rows, w_out).transpose(1, 0, 2, 3)
+        if keep is not None:
+            keep.append(cols)
+        y = _output(w_2d, cols.reshape(c * kh * kw, -1), x_rows.shape[0])  # (m, F, L)
+        y = y.reshape(-1, f, h_rows, w_out)
         np.add(y, b[:, None, None], out=out[images, :, rows])   # bias added while copying
     return out
 
 
 def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
-                  stride: tuple[int, int], pad: tuple[int, int], param_grads: bool = True):
+                  stride: tuple[int, int], pad: tuple[int, int], param_grads: bool = True,
+                  columns: list | None = None):
     """Gradients of `conv_forward`. Returns ``(dx, dw, db)``; dw, db are None if not
-    ``param_grads``.
+    ``param_grads``. ``columns``: the chunks' columns kept by forward, if any.
 
     dout: (N, F, H_out, W_out), x_pad: (N, C, H_pad, W_pad) -> dx: (N, C, H, W).
+    Per chunk: dW += dout @ cols.T and, in the general case, d(x_pad) += col2im(W_2d.T
+    @ dout). For stride 1 with no more filters than input channels, dx is instead
+    the full convolution of dout with the flipped filters.
     """
     n, c, hp, wp = x_pad.shape
     f, _, kh, kw = w.shape
     ph, pw = pad
+    h_out, w_out = dout.shape[2:]
+    w_2d = w.reshape(f, c * kh * kw)
+    # Full convolution: pad dout by K-1-pad, flip the kernels, swap F and C. It
+    # gathers dout's F channels; col2im scatters C*KH*KW rows: cheaper if F <= C.
+    full_conv = stride == (1, 1) and ph < kh and pw < kw and f <= c
+    dtype = np.result_type(dout, x_pad, w)
+    dw_t = np.zeros((c * kh * kw, f), dtype=dtype) if param_grads else None
+    dx_pad = None if full_conv else np.zeros(x_pad.shape, dtype=dtype)
+    for k, (images, rows) in enumerate(_blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype)):
+        h_rows = rows.stop - rows.start
+        x_rows = _input_rows(rows, stride[0], kh)
+        d = dout[images, :, rows].reshape(-1, f, h_rows * w_out)        # (m, F, L)
+        if param_grads:
+            if columns:
+                cols = columns[k]
+            else:
+                cols = im2col(x_pad[images, :, x_rows], kh, kw, stride, h_rows, w_out)
+            dw_t += _weight_grad_t(d, cols.reshape(c * kh * kw, -1))
+        if not full_conv:
+            dcols = _column_grad(w_2d, d).reshape(c, kh, kw, -1, h_rows, w_out)
+            # Neighbouring bands' windows share input rows; col2im adds, so both count.
+            col2im(dcols, kh, kw, stride, dx_pad[images, :, x_rows])
     dw = db = None
     if param_grads:
-        dw = _weight_grad(dout, x_pad, kh, kw, stride)
+        dw = np.ascontiguousarray(dw_t.T).reshape(f, c, kh, kw)
         db = dout.sum(axis=(0, 2, 3))
-    if stride == (1, 1) and ph < kh and pw < kw and f <= c:
-        # Full convolution: pad dout by K-1-pad, flip the kernels, swap F and C. It
-        # gathers dout's F channels; col2im scatters C*KH*KW rows: cheaper if F <= C.
+    if full_conv:
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dout_pad = pad_images(dout, (kh - 1 - ph, kw - 1 - pw))
         return conv_forward(dout_pad, w_flip, np.zeros(c, dtype=w.dtype), (1, 1)), dw, db
-    dx_pad = _input_grad_col2im(dout, w, x_pad.shape, stride)
     return np.ascontiguousarray(dx_pad[:, :, ph:hp - ph, pw:wp - pw]), dw, db
-
-
-def _weight_grad(dout: np.ndarray, x_pad: np.ndarray, kh: int, kw: int,
-                 stride: tuple[int, int]) -> np.ndarray:
-    """dW = sum over chunks of dout (F, m*H_out*W_out) @ cols.T (m*H_out*W_out, C*KH*KW)."""
-    n, c = x_pad.shape[:2]
-    f, h_out, w_out = dout.shape[1:]
-    dw = np.zeros((f, c * kh * kw), dtype=np.result_type(dout, x_pad))
-    for images, rows in _blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
-        x_rows = x_pad[images, :, _input_rows(rows, stride[0], kh)]
-        cols = im2col(x_rows, kh, kw, stride, rows.stop - rows.start, w_out)
-        dw += _filters_first(dout[images, :, rows]) @ cols.reshape(c * kh * kw, -1).T
-    return dw.reshape(f, c, kh, kw)
-
-
-def _input_grad_col2im(dout: np.ndarray, w: np.ndarray, x_pad_shape,
-                       stride: tuple[int, int]) -> np.ndarray:
-    """d(x_pad) = col2im(W_2d.T @ dout), chunk by chunk: the general path (any stride)."""
-    n, c = x_pad_shape[:2]
-    f, _, kh, kw = w.shape
-    h_out, w_out = dout.shape[2:]
-    w_2d_t = w.reshape(f, c * kh * kw).T
-    dx_pad = np.zeros(x_pad_shape, dtype=np.result_type(dout, w))
-    for images, rows in _blocks(n, c, kh, kw, h_out, w_out, dx_pad.dtype):
-        dcols = w_2d_t @ _filters_first(dout[images, :, rows])   # (C*KH*KW, m*H_rows*W_out)
-        dcols = dcols.reshape(c, kh, kw, -1, rows.stop - rows.start, w_out)
-        # Neighbouring bands' windows share input rows; col2im adds, so both count.
-        col2im(dcols, kh, kw, stride, dx_pad[images, :, _input_rows(rows, stride[0], kh)])
-    return dx_pad

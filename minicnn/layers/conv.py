@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._fast import conv_backward, conv_forward, pad_images
+from ._fast import columns_are_small, conv_backward, conv_forward, pad_images
 from .base import Layer, check_array, check_dout, pair, positive_int
 
 
@@ -139,16 +139,22 @@ class Conv2D(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         """x: (N, C, H, W) -> (N, F, H_out, W_out)."""
         self._check_input(x)
+        w = self.params["W"]
         x_pad = pad_images(x, self.padding)           # (N, C, H + 2*pad_h, W + 2*pad_w)
-        self.cache = (x.shape, x_pad)
-        return conv_forward(x_pad, self.params["W"], self.params["b"], self.stride)
+        # Small inputs: keep the gathered columns, so backward need not gather them
+        # again for dW. Big inputs (224x224): keep only x_pad, to save memory.
+        keep = self.param_grads and columns_are_small(x_pad, w, self.stride)
+        columns = [] if keep else None
+        out = conv_forward(x_pad, w, self.params["b"], self.stride, keep=columns)
+        self.cache = (x.shape, x_pad, columns)
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W); fills grads W and b."""
-        x_shape, x_pad = self._cached()
+        x_shape, x_pad, columns = self._cached()
         check_dout(dout, self.output_shape(x_shape), self._label())
         dx, dw, db = conv_backward(dout, x_pad, self.params["W"], self.stride, self.padding,
-                                   param_grads=self.param_grads)
+                                   param_grads=self.param_grads, columns=columns)
         if self.param_grads:
             self.grads["W"], self.grads["b"] = dw, db
         return dx

@@ -19,10 +19,10 @@ fast on a CPU:
   cut into bands of output rows instead.
   Each chunk is still one large product (thousands of columns): many small
   products are slow when the BLAS runs on several threads.
-* ``backward`` needs the columns again for the weight gradient. When all of them
-  are small (``_KEEP_BYTES``: a training batch of small images) ``conv_forward``
-  hands them back to be cached; for big inputs ``backward`` gathers them again
-  from the padded input, so memory stays at one chunk.
+* ``backward`` needs the columns again for the weight gradient. In training, when
+  all of them are small (``_KEEP_BYTES``: a batch of small images), ``conv_forward``
+  hands them back for ``Conv2D`` to cache. Otherwise (explanations, big inputs)
+  ``backward`` gathers them again from the padded input: memory stays at one chunk.
 * For stride 1, the input gradient is itself a convolution -- of ``dout`` with the
   filters flipped and their in/out channels swapped ("full" convolution) -- so it
   reuses the forward code. That is faster than scattering columns back (``col2im``)

@@ -141,9 +141,10 @@ class Conv2D(Layer):
         self._check_input(x)
         w = self.params["W"]
         x_pad = pad_images(x, self.padding)           # (N, C, H + 2*pad_h, W + 2*pad_w)
-        # Small inputs: keep the gathered columns, so backward need not gather them
-        # again for dW. Big inputs (224x224): keep only x_pad, to save memory.
-        keep = self.param_grads and columns_are_small(x_pad, w, self.stride)
+        # Training on small inputs: keep the gathered columns, so backward need not
+        # gather them again for dW. Otherwise (explanations, big inputs such as
+        # 224x224) keep only x_pad, to save memory.
+        keep = train and self.param_grads and columns_are_small(x_pad, w, self.stride)
         columns = [] if keep else None
         out = conv_forward(x_pad, w, self.params["b"], self.stride, keep=columns)
         self.cache = (x.shape, x_pad, columns)

@@ -104,6 +104,13 @@ def check_array(x, label: str, ndim: int | None = None, name: str = "input") -> 
     return x
 
 
+def check_param_dtype(x: np.ndarray, dtype: np.dtype, label: str) -> None:
+    """Layers with parameters compute in their parameters' dtype and never upcast."""
+    if x.dtype != dtype:
+        raise TypeError(f"{label}: expected input of dtype {dtype} (the parameters' dtype), "
+                        f"but got {x.dtype}; convert the input or call model.astype(...)")
+
+
 def check_dout(dout, out_shape: tuple[int, ...], label: str) -> np.ndarray:
     """Check that the upstream gradient matches the forward output's shape."""
     check_array(dout, label, name="dout")

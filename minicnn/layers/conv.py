@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._fast import columns_are_small, conv_backward, conv_forward, pad_images
-from .base import Layer, check_array, check_dout, pair, positive_int
+from .base import Layer, check_array, check_dout, check_param_dtype, pair, positive_int
 
 
 def conv_output_size(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
@@ -163,10 +163,7 @@ class Conv2D(Layer):
     def _check_input(self, x) -> None:
         label = self._label()
         check_array(x, label, ndim=4)
-        if x.dtype != self.params["W"].dtype:
-            raise TypeError(f"{label}: expected input of dtype {self.params['W'].dtype} "
-                            f"(the parameters' dtype), but got {x.dtype}; convert the input "
-                            "or call model.astype(...)")
+        check_param_dtype(x, self.params["W"].dtype, label)
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{label}: expected input{list(x.shape)} to have "
                              f"{self.in_channels} channels, but got {x.shape[1]} channels")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_array, check_dout, positive_int
+from .base import Layer, check_array, check_dout, check_param_dtype, positive_int
 
 
 class Dense(Layer):
@@ -48,10 +48,7 @@ class Dense(Layer):
         """x: (N, in_features) -> (N, out_features)."""
         label = self._label()
         check_array(x, label, ndim=2)
-        if x.dtype != self.params["W"].dtype:
-            raise TypeError(f"{label}: expected input of dtype {self.params['W'].dtype} "
-                            f"(the parameters' dtype), but got {x.dtype}; convert the input "
-                            "or call model.astype(...)")
+        check_param_dtype(x, self.params["W"].dtype, label)
         if x.shape[1] != self.in_features:
             raise ValueError(f"{label}: expected input{list(x.shape)} to have "
                              f"{self.in_features} features, but got {x.shape[1]}")

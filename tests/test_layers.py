@@ -623,3 +623,15 @@ def test_relu_numerical_gradient_matches_standard_rule_only():
     np.testing.assert_allclose(results["standard"], numeric, rtol=1e-7)
     assert not np.allclose(results["deconvnet"], numeric)
     assert not np.allclose(results["guided"], numeric)
+
+
+@pytest.mark.parametrize("make, x_shape", [
+    (lambda: Conv2D(2, 3, 3, rng=0), (2, 2, 5, 5)),
+    (lambda: Dense(4, 3, rng=0), (2, 4)),
+    (lambda: ReLU(), (2, 3, 4, 4)),
+])
+def test_float64_dout_into_a_float32_layer_is_refused(make, x_shape):
+    layer = make()
+    out = layer.forward(np.ones(x_shape, dtype=np.float32))
+    with pytest.raises(TypeError, match="expected dout of dtype float32 .* but got float64"):
+        layer.backward(np.ones(out.shape, dtype=np.float64))

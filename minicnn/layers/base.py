@@ -111,9 +111,13 @@ def check_param_dtype(x: np.ndarray, dtype: np.dtype, label: str) -> None:
                         f"but got {x.dtype}; convert the input or call model.astype(...)")
 
 
-def check_dout(dout, out_shape: tuple[int, ...], label: str) -> np.ndarray:
-    """Check that the upstream gradient matches the forward output's shape."""
+def check_dout(dout, out_shape: tuple[int, ...], label: str, dtype=None) -> np.ndarray:
+    """Check that the upstream gradient matches the forward output's shape (and, when
+    ``dtype`` is given, its dtype, so that a float64 dout never upcasts a float32 layer)."""
     check_array(dout, label, name="dout")
+    if dtype is not None and dout.dtype != dtype:
+        raise TypeError(f"{label}: expected dout of dtype {dtype} (the forward pass's dtype), "
+                        f"but got {dout.dtype}")
     if dout.shape != tuple(out_shape):
         raise ValueError(f"{label}: expected dout of shape {list(out_shape)} (the "
                          f"forward output's shape), but got dout{list(dout.shape)}")

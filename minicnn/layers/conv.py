@@ -153,7 +153,7 @@ class Conv2D(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W); fills grads W and b."""
         x_shape, x_pad, columns = self._cached()
-        check_dout(dout, self.output_shape(x_shape), self._label())
+        check_dout(dout, self.output_shape(x_shape), self._label(), self.params["W"].dtype)
         dx, dw, db = conv_backward(dout, x_pad, self.params["W"], self.stride, self.padding,
                                    param_grads=self.param_grads, columns=columns)
         if self.param_grads:

@@ -61,7 +61,7 @@ class Dense(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, out_features) -> dx: (N, in_features); fills grads W and b."""
         x = self._cached()
-        check_dout(dout, (x.shape[0], self.out_features), self._label())
+        check_dout(dout, (x.shape[0], self.out_features), self._label(), x.dtype)
         # BEGIN SOLUTION cnn_layers
         # HINT: dW = x.T @ dout, db = sum of dout over the batch, dx = dout @ W.T.
         if self.param_grads:

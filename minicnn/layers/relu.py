@@ -76,5 +76,5 @@ class ReLU(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x = self._cached()
-        check_dout(dout, x.shape, self._label())
+        check_dout(dout, x.shape, self._label(), x.dtype)
         return relu_backward(x, dout, self.mode)

@@ -23,33 +23,22 @@ steps interleaved so that both see the same machine load.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
-import os
 import time
 
 import numpy as np
 
 import minicnn
 
+try:   # run as a script: benchmarks/ is on sys.path
+    from _common import optional_torch
+except ImportError:
+    from benchmarks._common import optional_torch
+
 SHAPES = [  # name, (N, C, H, W), F, kernel, padding
     ("VGG block", (32, 64, 32, 32), 64, 3, 1),
     ("LeNet", (64, 1, 28, 28), 32, 3, 1),
     ("deep 8x8", (16, 256, 8, 8), 256, 3, 1),
 ]
-
-
-def blas_threads() -> int | None:
-    """Number of threads NumPy's OpenBLAS uses, or None if it cannot be asked."""
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs",
-                                  "*openblas*"))
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads"):
-            if hasattr(lib, symbol):
-                return int(getattr(lib, symbol)())
-    return None
 
 
 def median_times(steps: dict, repeats: int, warmup: int = 3) -> dict:
@@ -104,18 +93,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
 
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-        except ImportError:
-            print("PyTorch is not installed: no comparison column.")
-    threads = blas_threads()
-    if torch is not None:
-        torch.set_num_threads(threads or os.cpu_count() or 1)
-    print(f"numpy {np.__version__}, OpenBLAS threads: {threads}"
-          + (f"; torch {torch.__version__}, threads: {torch.get_num_threads()}" if torch else "")
-          + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    torch = optional_torch(args.no_torch)
     print(f"float32 Conv2D forward + backward (dx, dW, db), median of {args.repeats}\n")
     header = "| shape | minicnn ms | GFLOP/s | A @ B GFLOP/s |"
     print(header + (" torch ms | ratio |" if torch else ""))

@@ -41,9 +41,7 @@ only float32 rounding (different summation orders) should separate them.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
-import glob
 import importlib.util
 import json
 import os
@@ -56,23 +54,15 @@ import warnings
 
 import numpy as np
 
+try:   # run as a script: benchmarks/ is on sys.path
+    from _common import blas_threads
+except ImportError:
+    from benchmarks._common import blas_threads
+
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
          512, 512, 512, "M"]
 DENSE = [25088, 4096, 4096, 1000]
 TIME_TARGET = MEMORY_TARGET = 1.5
-
-
-def blas_threads() -> int | None:
-    """Number of threads NumPy's OpenBLAS uses, or None if it cannot be asked."""
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs",
-                                  "*openblas*"))
-    for path in libs:
-        lib = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                       "openblas_get_num_threads"):
-            if hasattr(lib, symbol):
-                return int(getattr(lib, symbol)())
-    return None
 
 
 # -- memory (Linux) ------------------------------------------------------------------

@@ -13,16 +13,17 @@ Medians over ``--repeats`` interleaved steps after warm-up; see ``conv.py``.
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
 import minicnn
 
 try:   # run as a script: benchmarks/ is on sys.path
-    from conv import blas_threads, median_times
+    from _common import optional_torch
+    from conv import median_times
 except ImportError:
-    from benchmarks.conv import blas_threads, median_times
+    from benchmarks._common import optional_torch
+    from benchmarks.conv import median_times
 
 SHAPES = [  # (N, C, H, W), kernel, stride
     ((32, 64, 32, 32), 2, 2),
@@ -61,18 +62,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
 
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-        except ImportError:
-            print("PyTorch is not installed: no comparison column.")
-    threads = blas_threads()
-    if torch is not None:
-        torch.set_num_threads(threads or os.cpu_count() or 1)
-    print(f"numpy {np.__version__}, OpenBLAS threads: {threads}"
-          + (f"; torch {torch.__version__}, threads: {torch.get_num_threads()}" if torch else "")
-          + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    torch = optional_torch(args.no_torch)
     print(f"float32 MaxPool2D forward + backward, median of {args.repeats}\n")
     print("| input | window | minicnn ms |" + (" torch ms | ratio |" if torch else ""))
     print("|---" * (3 + 2 * (torch is not None)) + "|")

@@ -60,7 +60,7 @@ def minicnn_epoch(model, optimizer, X, y, order, batch_size) -> float:
         idx = order[i:i + batch_size]
         scores = model.forward(X[idx], train=True)
         loss_fn.forward(scores, y[idx])
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)
         optimizer.step()
     return time.perf_counter() - start
 

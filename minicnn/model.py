@@ -59,11 +59,19 @@ class Sequential:
             x = layer.forward(x, train=train)
         return x
 
-    def backward(self, dout: np.ndarray, start: str | None = None) -> np.ndarray:
+    def backward(self, dout: np.ndarray, start: str | None = None,
+                 input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate ``dout`` (the gradient on the output of the last layer, or of
-        layer ``start``) down to the input; returns dL/dx. Fills every layer's grads."""
+        layer ``start``) down to the input; returns dL/dx. Fills every layer's grads.
+
+        Training needs the parameters' gradients only: with ``input_grad=False`` a
+        `Conv2D` first layer skips its input gradient and None is returned.
+        """
         first = self.index(start) if start is not None else len(self.layers) - 1
-        for layer in reversed(self.layers[:first + 1]):
+        for i in range(first, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and isinstance(layer, Conv2D):
+                return layer.backward(dout, input_grad=False)
             dout = layer.backward(dout)
         return dout
 

@@ -4,7 +4,7 @@ The whole training loop, one mini-batch at a time::
 
     scores = model.forward(x_batch, train=True)     # (B, K) class scores
     loss = loss_fn.forward(scores, y_batch)         # mean cross-entropy
-    model.backward(loss_fn.backward())              # fills every layer's grads
+    model.backward(loss_fn.backward(), input_grad=False)   # fills every layer's grads
     optimizer.step()                                # updates the parameters
 
 `fit` adds shuffling, a progress bar, per-epoch validation, a `History`, a clear
@@ -147,7 +147,7 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
                         f"{n_batches}; training stopped. Try a smaller learning rate "
                         f"(the optimizer's lr) or check the data")
                 model.zero_grad()
-                model.backward(loss_fn.backward())
+                model.backward(loss_fn.backward(), input_grad=False)   # no dL/dx needed
                 optimizer.step()
                 total_loss += loss * len(idx)
                 correct += int((scores.argmax(axis=1) == yb).sum())

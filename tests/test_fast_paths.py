@@ -74,6 +74,19 @@ def test_fast_conv_in_small_chunks(seed, chunk_bytes, monkeypatch):
     check_conv(seed, np.float64)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_fast_conv_param_grads_without_input_grad(seed):
+    """input_grad=False (a first layer in training): no dx, the same dW and db."""
+    rng, x_shape, f, k, s, p = conv_config(seed)
+    layer = Conv2D(x_shape[1], f, k, stride=s, padding=p, rng=rng, dtype=np.float64)
+    x = rng.standard_normal(x_shape)
+    dout = rng.standard_normal(layer.forward(x, train=seed % 2 == 0).shape)
+    assert layer.backward(dout, input_grad=False) is None
+    _, dw_ref, db_ref = conv2d_naive_backward(dout, x, layer.params["W"], stride=s, pad=p)
+    np.testing.assert_allclose(layer.grads["W"], dw_ref, **TOL[np.float64])
+    np.testing.assert_allclose(layer.grads["b"], db_ref, **TOL[np.float64])
+
+
 def test_conv_benchmark_shape_in_float32():
     """A (small) VGG-style block in float32, the dtype the benchmark measures."""
     rng = np.random.default_rng(5)

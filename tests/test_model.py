@@ -93,6 +93,24 @@ def test_backward_from_a_middle_layer_is_the_gradient_of_that_layer():
     assert rel_error(dx, numeric) < 1e-6
 
 
+def test_backward_without_input_grad_gives_the_same_parameter_gradients():
+    rng = np.random.default_rng(4)
+    model = small_cnn().astype(np.float64)
+    x = rng.standard_normal((2, 1, 9, 7))
+    g = rng.standard_normal((2, 3))
+    model.forward(x, train=True)
+    assert model.backward(g).shape == x.shape
+    full = {k: v.copy() for k, v in model.gradients().items()}
+    model.forward(x, train=True)
+    assert model.backward(g, input_grad=False) is None     # conv1 skips dL/dx
+    for key, value in model.gradients().items():
+        np.testing.assert_allclose(value, full[key], rtol=1e-12, err_msg=key)
+    # A first layer that is not a Conv2D still returns dL/dx.
+    tail = Sequential(model.layers[1:])
+    tail.forward(rng.standard_normal(model.forward(x, until="conv1").shape))
+    assert tail.backward(g, input_grad=False) is not None
+
+
 def test_backward_overwrites_gradients_and_param_grads_false_skips_them():
     rng = np.random.default_rng(3)
     model = small_cnn().astype(np.float64)

@@ -141,20 +141,22 @@ def _output(w_2d: np.ndarray, cols_2d: np.ndarray, m: int) -> np.ndarray:
     return _per_image(w_2d @ cols_2d, m)
 
 
-def _weight_grad_t(d: np.ndarray, cols_2d: np.ndarray) -> np.ndarray:
-    """dW.T = cols (K, m*L) @ dout.T (m*L, F) with d = dout as (m, F, L): (K, F).
+def _weight_grad_t(d: np.ndarray, d_2d: np.ndarray | None, cols_2d: np.ndarray) -> np.ndarray:
+    """dW.T = cols (K, m*L) @ dout.T (m*L, F) with d = dout as (m, F, L) and d_2d the
+    same as (F, m*L) (or None when it is not needed): (K, F).
 
     Transposed, because the BLAS is faster with the long m*L axis contiguous in both."""
     if cols_2d.shape[0] < _THIN_ROWS:
         return np.matmul(_per_image(cols_2d, d.shape[0]), d.transpose(0, 2, 1)).sum(axis=0)
-    return cols_2d @ _filters_first(d).T
+    return cols_2d @ d_2d.T
 
 
-def _column_grad(w_2d: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """dcols = W_2d.T (K, F) @ dout (F, m*L) with d = dout as (m, F, L): (K, m, L)."""
+def _column_grad(w_2d: np.ndarray, d: np.ndarray, d_2d: np.ndarray | None) -> np.ndarray:
+    """dcols = W_2d.T (K, F) @ dout (F, m*L) with d, d_2d as in `_weight_grad_t`:
+    (K, m, L)."""
     if w_2d.shape[1] < _THIN_ROWS:
         return np.matmul(w_2d.T, d).transpose(1, 0, 2)
-    return (w_2d.T @ _filters_first(d)).reshape(w_2d.shape[1], d.shape[0], -1)
+    return (w_2d.T @ d_2d).reshape(w_2d.shape[1], d.shape[0], -1)
 
 
 def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -185,9 +187,10 @@ def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
 
 def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
                   stride: tuple[int, int], pad: tuple[int, int], param_grads: bool = True,
-                  columns: list | None = None):
+                  columns: list | None = None, input_grad: bool = True):
     """Gradients of `conv_forward`. Returns ``(dx, dw, db)``; dw, db are None if not
-    ``param_grads``. ``columns``: the chunks' columns kept by forward, if any.
+    ``param_grads``, dx is None if not ``input_grad``. ``columns``: the chunks'
+    columns kept by forward, if any.
 
     dout: (N, F, H_out, W_out), x_pad: (N, C, H_pad, W_pad) -> dx: (N, C, H, W).
     Per chunk: dW += dout @ cols.T and, in the general case, d(x_pad) += col2im(W_2d.T
@@ -202,27 +205,32 @@ def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
     # Full convolution: pad dout by K-1-pad, flip the kernels, swap F and C. It
     # gathers dout's F channels; col2im scatters C*KH*KW rows: cheaper if F <= C.
     full_conv = stride == (1, 1) and ph < kh and pw < kw and f <= c
+    scatter = input_grad and not full_conv          # dx by col2im, chunk by chunk
     dtype = np.result_type(dout, x_pad, w)
     dw_t = np.zeros((c * kh * kw, f), dtype=dtype) if param_grads else None
-    dx_pad = None if full_conv else np.zeros(x_pad.shape, dtype=dtype)
+    db = np.zeros(f, dtype=dtype) if param_grads else None
+    dx_pad = np.zeros(x_pad.shape, dtype=dtype) if scatter else None
     for k, (images, rows) in enumerate(_blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype)):
         h_rows = rows.stop - rows.start
         x_rows = _input_rows(rows, stride[0], kh)
         d = dout[images, :, rows].reshape(-1, f, h_rows * w_out)        # (m, F, L)
+        # The large products below want dout as (F, m*L): copy it once for both.
+        large = c * kh * kw >= _THIN_ROWS and (param_grads or scatter)
+        d_2d = _filters_first(d) if large else None
         if param_grads:
             if columns:
                 cols = columns[k]
             else:
                 cols = im2col(x_pad[images, :, x_rows], kh, kw, stride, h_rows, w_out)
-            dw_t += _weight_grad_t(d, cols.reshape(c * kh * kw, -1))
-        if not full_conv:
-            dcols = _column_grad(w_2d, d).reshape(c, kh, kw, -1, h_rows, w_out)
+            dw_t += _weight_grad_t(d, d_2d, cols.reshape(c * kh * kw, -1))
+            db += d_2d.sum(axis=1) if d_2d is not None else d.sum(axis=(0, 2))
+        if scatter:
+            dcols = _column_grad(w_2d, d, d_2d).reshape(c, kh, kw, -1, h_rows, w_out)
             # Neighbouring bands' windows share input rows; col2im adds, so both count.
             col2im(dcols, kh, kw, stride, dx_pad[images, :, x_rows])
-    dw = db = None
-    if param_grads:
-        dw = np.ascontiguousarray(dw_t.T).reshape(f, c, kh, kw)
-        db = dout.sum(axis=(0, 2, 3))
+    dw = np.ascontiguousarray(dw_t.T).reshape(f, c, kh, kw) if param_grads else None
+    if not input_grad:
+        return None, dw, db
     if full_conv:
         w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         dout_pad = pad_images(dout, (kh - 1 - ph, kw - 1 - pw))

@@ -150,12 +150,17 @@ class Conv2D(Layer):
         self.cache = (x.shape, x_pad, columns)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W); fills grads W and b."""
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W); fills grads W and b.
+
+        ``input_grad=False`` skips dx and returns None: in training, the first layer's
+        input is the data, whose gradient nobody needs (PyTorch skips it too).
+        """
         x_shape, x_pad, columns = self._cached()
         check_dout(dout, self.output_shape(x_shape), self._label(), self.params["W"].dtype)
         dx, dw, db = conv_backward(dout, x_pad, self.params["W"], self.stride, self.padding,
-                                   param_grads=self.param_grads, columns=columns)
+                                   param_grads=self.param_grads, columns=columns,
+                                   input_grad=input_grad)
         if self.param_grads:
             self.grads["W"], self.grads["b"] = dw, db
         return dx

@@ -14,6 +14,7 @@ minicnn: without it the script times minicnn alone.
     python benchmarks/train.py                 # one epoch
     python benchmarks/train.py --epochs 3      # test accuracy after each of 3 epochs
     python benchmarks/train.py --threads 1 --limit 6400   # a quick look
+    python benchmarks/train.py --profile 300   # where minicnn's step goes, layer by layer
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def parse_args() -> argparse.Namespace:
                         help="train on the first N images only (quick runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-torch", action="store_true", help="time minicnn only")
+    parser.add_argument("--profile", type=int, metavar="STEPS", default=None,
+                        help="instead: minicnn's mean ms per layer over STEPS training steps")
     return parser.parse_args()
 
 
@@ -63,6 +66,39 @@ def minicnn_epoch(model, optimizer, X, y, order, batch_size) -> float:
         model.backward(loss_fn.backward(), input_grad=False)
         optimizer.step()
     return time.perf_counter() - start
+
+
+def profile(model, optimizer, X, y, steps, batch_size) -> None:
+    """Mean forward and backward time of each layer (and the Adam step) per step."""
+    loss_fn = SoftmaxCrossEntropy()
+    order = np.random.default_rng(ARGS.seed).permutation(len(X))
+    times = {name: [0.0, 0.0] for name in model.names() + ["loss", "adam"]}
+    start = time.perf_counter()
+    for step in range(steps):
+        idx = order[(step * batch_size) % len(X):][:batch_size]
+        out, labels = X[idx], y[idx]
+        for layer in model.layers:
+            t = time.perf_counter()
+            out = layer.forward(out, train=True)
+            times[layer.name][0] += time.perf_counter() - t
+        t = time.perf_counter()
+        loss_fn.forward(out, labels)
+        grad = loss_fn.backward()
+        times["loss"][0] += time.perf_counter() - t
+        for i, layer in reversed(list(enumerate(model.layers))):
+            t = time.perf_counter()   # conv1 skips dL/dx, as in Sequential.backward
+            grad = layer.backward(grad, input_grad=False) if i == 0 else layer.backward(grad)
+            times[layer.name][1] += time.perf_counter() - t
+        t = time.perf_counter()
+        optimizer.step()
+        times["adam"][0] += time.perf_counter() - t
+    total = time.perf_counter() - start
+    print(f"minicnn, mean ms per training step over {steps} steps of batch {batch_size}, "
+          f"{ARGS.threads} thread(s)")
+    print(f"{'':>9}  {'forward':>7}  {'backward':>8}")
+    for name, (forward, backward) in times.items():
+        print(f"{name:>9}  {forward / steps * 1e3:>7.2f}  {backward / steps * 1e3:>8.2f}")
+    print(f"{'step':>9}  {total / steps * 1e3:>7.2f}")
 
 
 def torch_setup(model, threads: int, lr: float):
@@ -112,6 +148,9 @@ def main() -> None:
         X, y = X[:ARGS.limit], y[:ARGS.limit]
     model = models.benchmark_cnn(ARGS.seed)
     optimizer = Adam(model, lr=ARGS.lr)
+    if ARGS.profile is not None:
+        profile(model, optimizer, X, y, ARGS.profile, ARGS.batch_size)
+        return
 
     torch = None
     if not ARGS.no_torch:

@@ -568,3 +568,45 @@ def test_real_release_grades_zero_with_hints(real_builds, tmp_path):
     assert visible and all("NotImplementedError: " in t["output"] for t in visible)
     shown = " ".join(t["output"] for t in visible)
     assert all(hint in shown for hint in hints)
+
+
+def test_naive_functions_that_call_the_fast_path_fail(tmp_path):
+    """A cnn_layers submission whose naive functions hand the work to Conv2D, MaxPool2D
+    or the fast helpers gets the right numbers, but their graded tests fail."""
+    package = tmp_path / "submission" / "minicnn"
+    shutil.copytree(REPO / "minicnn", package,
+                    ignore=shutil.ignore_patterns("__pycache__", "assets"))
+    shutil.copytree(REPO / "minicnn" / "assets", package / "assets")
+    delegating = {
+        "layers/conv.py": [
+            ("    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))\n"
+             "    out = np.zeros((n, f, h_out, w_out), dtype=x.dtype)\n",
+             "    return conv_forward(pad_images(x, (ph, pw)), w, b, (sh, sw))\n"),
+            ("    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))\n"
+             "    dx_pad = np.zeros_like(x_pad)\n",
+             "    return conv_backward(dout, pad_images(x, (ph, pw)), w, (sh, sw), (ph, pw))\n")],
+        "layers/pooling.py": [
+            ("    out = np.empty((n, c, h_out, w_out), dtype=x.dtype)\n",
+             "    return MaxPool2D((kh, kw), (sh, sw)).forward(x)\n"),
+            ("    dx = np.zeros_like(x)\n    for img in range(n):\n",
+             "    layer = MaxPool2D((kh, kw), (sh, sw))\n    layer.forward(x)\n"
+             "    return layer.backward(dout)\n    for img in range(n):\n")]}
+    for name, edits in delegating.items():
+        path = package / name
+        text = path.read_text()
+        for old, new in edits:
+            assert text.count(old) == 1, (name, old)
+            text = text.replace(old, new)
+        path.write_text(text)
+
+    results = grade("cnn_layers", package.parent, tmp_path / "results.json", timeout=60,
+                    quiet=True)
+    failed = {t["name"].split("::")[-1].split(" ")[0] for t in results["tests"]
+              if t["score"] < t["max_score"]}
+    assert failed == {"test_conv_forward_by_hand", "test_conv_forward_stride_and_padding",
+                      "test_conv_backward_numerical", "test_maxpool_forward_by_hand",
+                      "test_maxpool_backward_routes_to_argmax", "test_conv_forward_random",
+                      "test_conv_backward_stride_two", "test_maxpool_overlapping_windows"}
+    shown = [t["output"] for t in results["tests"]
+             if t["score"] < t["max_score"] and t["visibility"] == "visible"]
+    assert len(shown) == 5 and all("compute their result themselves" in o for o in shown)

@@ -39,6 +39,7 @@ def _conv(x, w, b, stride, pad):
 @pytest.mark.points(2)
 @pytest.mark.parametrize("stride, pad, kernel", [(1, 0, (3, 3)), (2, 1, (3, 3)),
                                                  ((2, 1), (1, 2), (2, 3))])
+@pytest.mark.usefixtures("naive_only")
 def test_conv_forward_random(rng, stride, pad, kernel):
     """conv2d_naive matches an independent convolution for several strides and paddings."""
     x = rng.standard_normal((2, 3, 7, 6))
@@ -51,6 +52,7 @@ def test_conv_forward_random(rng, stride, pad, kernel):
 
 
 @pytest.mark.points(2)
+@pytest.mark.usefixtures("naive_only")
 def test_conv_backward_stride_two(rng):
     """conv2d_naive_backward with stride 2 and padding 1 agrees with numerical gradients."""
     x = rng.standard_normal((1, 2, 6, 5))
@@ -68,6 +70,7 @@ def test_conv_backward_stride_two(rng):
 
 
 @pytest.mark.points(2)
+@pytest.mark.usefixtures("naive_only")
 def test_maxpool_overlapping_windows(rng):
     """maxpool_naive and its backward with 3x3 windows and stride 2 (windows overlap)."""
     x = rng.permutation(2 * 2 * 7 * 7).reshape(2, 2, 7, 7).astype(np.float64)  # no ties

@@ -20,6 +20,7 @@ from minicnn.losses import SoftmaxCrossEntropy
 
 
 @pytest.mark.points(2)
+@pytest.mark.usefixtures("naive_only")
 def test_conv_forward_by_hand():
     """conv2d_naive: a 2x2 filter of ones sums each window, plus the bias."""
     x = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
@@ -29,6 +30,7 @@ def test_conv_forward_by_hand():
 
 
 @pytest.mark.points(2)
+@pytest.mark.usefixtures("naive_only")
 def test_conv_forward_stride_and_padding():
     """conv2d_naive with stride=2, pad=1: each corner window sees four ones."""
     x = np.ones((1, 1, 3, 3))
@@ -41,6 +43,7 @@ def test_conv_forward_stride_and_padding():
 
 
 @pytest.mark.points(3)
+@pytest.mark.usefixtures("naive_only")
 def test_conv_backward_numerical(rng):
     """conv2d_naive_backward: dx, dw, db agree with numerical gradients."""
     x = rng.standard_normal((2, 3, 5, 5))
@@ -57,6 +60,7 @@ def test_conv_backward_numerical(rng):
 
 
 @pytest.mark.points(1)
+@pytest.mark.usefixtures("naive_only")
 def test_maxpool_forward_by_hand():
     """maxpool_naive: the max of each 2x2 window."""
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
@@ -64,6 +68,7 @@ def test_maxpool_forward_by_hand():
 
 
 @pytest.mark.points(2)
+@pytest.mark.usefixtures("naive_only")
 def test_maxpool_backward_routes_to_argmax():
     """maxpool_naive_backward: each window's gradient goes to its maximum only."""
     x = np.array([[[[1.0, 3, 0, 0], [2, 0, 0, 5], [0, 0, 9, 0], [8, 0, 0, 0]]]])

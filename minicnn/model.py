@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from .layers.base import check_array, positive_int
 
 # The prefix Sequential gives an unnamed layer: conv1, relu1, pool1, fc1, ...
 _PREFIXES = {Conv2D: "conv", ReLU: "relu", MaxPool2D: "pool", AvgPool2D: "pool",
@@ -80,6 +81,11 @@ class Sequential:
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class predictions ``argmax(scores)`` for ``x`` (N, C, H, W), in batches."""
+        check_array(x, "predict", name="x")
+        batch_size = positive_int(batch_size, "batch_size")
+        if x.ndim < 2 or len(x) == 0:
+            raise ValueError(f"predict: expected x to be a non-empty batch (N, ...), but got "
+                             f"x{list(x.shape)}")
         return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
                                for i in range(0, len(x), batch_size)])
 

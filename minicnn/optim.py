@@ -20,6 +20,18 @@ def _check_rate(value, name: str, low: float = 0.0, high: float | None = None) -
     return float(value)
 
 
+def _state(store: dict, key: str, p: np.ndarray) -> np.ndarray:
+    """The optimizer's running array for parameter ``key``: zeros at the first step,
+    then kept, in the parameter's dtype (``model.astype`` may change it between steps)."""
+    state = store.get(key)
+    if state is None:
+        state = np.zeros_like(p)
+    elif state.dtype != p.dtype:
+        state = state.astype(p.dtype)
+    store[key] = state
+    return state
+
+
 class SGD:
     """Stochastic gradient descent: ``v = momentum * v + (g + weight_decay * p)``,
     ``p -= lr * v``. With ``momentum=0`` this is plain SGD."""
@@ -37,7 +49,7 @@ class SGD:
         for key, p in self.model.parameters().items():
             g = grads[key] + self.weight_decay * p if self.weight_decay else grads[key]
             if self.momentum:
-                v = self.velocity.setdefault(key, np.zeros_like(p))
+                v = _state(self.velocity, key, p)
                 v *= self.momentum
                 v += g
                 g = v
@@ -69,8 +81,8 @@ class Adam:
         correction2 = 1 - self.beta2 ** self.t
         for key, p in self.model.parameters().items():
             g = grads[key] + self.weight_decay * p if self.weight_decay else grads[key]
-            m = self.m.setdefault(key, np.zeros_like(p))
-            v = self.v.setdefault(key, np.zeros_like(p))
+            m = _state(self.m, key, p)
+            v = _state(self.v, key, p)
             m *= self.beta1
             m += (1 - self.beta1) * g
             v *= self.beta2

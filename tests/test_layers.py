@@ -418,8 +418,12 @@ def test_dtype_is_preserved(kind, dtype):
 def test_layer_astype_converts_parameters_and_grads():
     layer = Conv2D(1, 2, 3, rng=0)
     assert layer.params["W"].dtype == np.float32 and layer.grads["W"].dtype == np.float32
+    w = layer.params["W"].copy()
+    layer.grads["W"] += 1.0
     layer.astype(np.float64)
     assert all(v.dtype == np.float64 for v in [*layer.params.values(), *layer.grads.values()])
+    np.testing.assert_array_equal(layer.params["W"], w)     # the same values, in float64
+    assert not layer.grads["W"].any()                        # gradients start again at zero
     layer.forward(np.zeros((1, 1, 3, 3)))       # float64 input now accepted
 
 

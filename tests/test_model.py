@@ -348,6 +348,19 @@ def test_predict_is_the_argmax_of_the_scores():
     np.testing.assert_array_equal(model.predict(x, batch_size=2), scores.argmax(axis=1))
 
 
+@pytest.mark.parametrize("x, error, message", [
+    ([], TypeError, r"predict: expected x to be a numpy array, but got list"),
+    (np.zeros((0, 1, 9, 7), np.float32), ValueError, r"non-empty batch .* x\[0, 1, 9, 7\]"),
+    (np.zeros((2, 1, 9, 7), np.int64), TypeError, r"dtype float32 or float64, but got int64"),
+])
+def test_predict_rejects_bad_input_clearly(x, error, message):
+    with pytest.raises(error, match=message):
+        small_cnn().predict(x)
+    with pytest.raises(ValueError, match=r"batch_size must be a positive int\. Received: "
+                                         r"batch_size=0"):
+        small_cnn().predict(np.zeros((2, 1, 9, 7), np.float32), batch_size=0)
+
+
 # --------------------------------------------------------------------------------------
 # SoftmaxCrossEntropy
 # --------------------------------------------------------------------------------------

@@ -111,6 +111,24 @@ def test_optimizers_keep_float32(make):
     assert all(p.dtype == np.float32 for p in model.parameters().values())
 
 
+@pytest.mark.parametrize("make, state", [(lambda m: SGD(m, lr=0.1, momentum=0.9), "velocity"),
+                                         (lambda m: Adam(m, lr=0.1), "m"),
+                                         (lambda m: Adam(m, lr=0.1), "v")])
+def test_optimizer_state_follows_model_astype(make, state):
+    """After model.astype the running state keeps its values, in the new dtype."""
+    model = hand_model(np.float32)
+    opt = make(model)
+    opt.step()
+    before = {k: v.copy() for k, v in getattr(opt, state).items()}
+    model.astype(np.float64)
+    set_grads(model, [[0.0], [0.0]], [0.0])
+    opt.step()
+    for key, value in getattr(opt, state).items():
+        assert value.dtype == np.float64, key
+        np.testing.assert_allclose(value, before[key] * (0.9 if state != "v" else 0.999),
+                                   rtol=1e-6, err_msg=key)
+
+
 def separable_problem(n=32, seed=0):
     """Two classes of 1x6x6 images: a bright left half or a bright right half, plus noise."""
     rng = np.random.default_rng(seed)

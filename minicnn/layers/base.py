@@ -62,10 +62,11 @@ class Layer:
             self.grads[key] = np.zeros(value.shape, dtype=value.dtype)
 
     def astype(self, dtype) -> "Layer":
-        """Convert parameters (and gradients) to ``dtype`` in place; returns self."""
+        """Convert parameters to ``dtype`` in place; returns self. The gradients start
+        again at zero in the new dtype (see `zero_grad`: no memory until written)."""
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
-            self.grads[key] = self.grads[key].astype(dtype)
+        self.zero_grad()
         return self
 
     def _cached(self):

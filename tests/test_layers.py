@@ -633,6 +633,10 @@ def test_relu_numerical_gradient_matches_standard_rule_only():
     (lambda: Conv2D(2, 3, 3, rng=0), (2, 2, 5, 5)),
     (lambda: Dense(4, 3, rng=0), (2, 4)),
     (lambda: ReLU(), (2, 3, 4, 4)),
+    (lambda: MaxPool2D(2), (2, 3, 4, 4)),
+    (lambda: AvgPool2D(2), (2, 3, 4, 4)),
+    (lambda: Flatten(), (2, 3, 4, 4)),
+    (lambda: Dropout(0.5, rng=0), (2, 3, 4, 4)),
 ])
 def test_float64_dout_into_a_float32_layer_is_refused(make, x_shape):
     layer = make()

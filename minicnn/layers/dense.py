@@ -82,10 +82,10 @@ class Flatten(Layer):
         if x.ndim < 2:
             raise ValueError(f"{self._label()}: expected input with a batch dimension "
                              f"and at least one more, but got input{list(x.shape)}")
-        self.cache = x.shape
+        self.cache = (x.shape, x.dtype)
         return x.reshape(x.shape[0], -1).copy()
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        x_shape = self._cached()
-        check_dout(dout, self.output_shape(x_shape), self._label())
+        x_shape, dtype = self._cached()
+        check_dout(dout, self.output_shape(x_shape), self._label(), dtype)
         return dout.reshape(x_shape).copy()

@@ -43,5 +43,5 @@ class Dropout(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x_shape, scale = self._cached()
-        check_dout(dout, x_shape, self._label())
+        check_dout(dout, x_shape, self._label(), scale.dtype)
         return dout * scale

@@ -108,12 +108,12 @@ class MaxPool2D(_Pool2D):
             # Codes grow from offset to offset, so this sets argmax to this offset's
             # code where it is better and keeps it elsewhere (faster than argmax[better]).
             np.maximum(argmax, better * argmax.dtype.type(i * kw + j), out=argmax)
-        self.cache = (x.shape, argmax)
+        self.cache = (x.shape, x.dtype, argmax)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        x_shape, argmax = self._cached()
-        check_dout(dout, argmax.shape, self._label())
+        x_shape, dtype, argmax = self._cached()
+        check_dout(dout, argmax.shape, self._label(), dtype)
         overlapping = any(k > s for k, s in zip(self.kernel_size, self.stride))
         dx = np.zeros(x_shape, dtype=dout.dtype)
         won = np.empty(argmax.shape, dtype=bool)
@@ -137,12 +137,12 @@ class AvgPool2D(_Pool2D):
         out = np.zeros(out_shape, dtype=x.dtype)
         for _, _, window in self._offsets(out_shape):
             out += x[window]
-        self.cache = x.shape
+        self.cache = (x.shape, x.dtype)
         return out / np.asarray(self.kernel_size[0] * self.kernel_size[1], dtype=x.dtype)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        x_shape = self._cached()
-        check_dout(dout, self.output_shape(x_shape), self._label())
+        x_shape, dtype = self._cached()
+        check_dout(dout, self.output_shape(x_shape), self._label(), dtype)
         share = dout / np.asarray(self.kernel_size[0] * self.kernel_size[1], dtype=dout.dtype)
         dx = np.zeros(x_shape, dtype=dout.dtype)
         for _, _, window in self._offsets(dout.shape):

@@ -11,9 +11,15 @@ The epoch time counts the training loop only (no evaluation). After each epoch b
 models are evaluated on the 10,000 test images. PyTorch is not a dependency of
 minicnn: without it the script times minicnn alone.
 
+minicnn trains with `minicnn.train.TrainStep`, as `fit` does. With T threads it splits each
+batch over T worker threads (data parallelism; one BLAS thread each), while PyTorch
+uses T threads inside each operation. `--workers 1` times minicnn's plain loop, whose
+matrix products use T BLAS threads and everything else one core.
+
     python benchmarks/train.py                 # one epoch
     python benchmarks/train.py --epochs 3      # test accuracy after each of 3 epochs
     python benchmarks/train.py --threads 1 --limit 6400   # a quick look
+    python benchmarks/train.py --workers 1     # minicnn's plain one-worker loop
     python benchmarks/train.py --profile 300   # where minicnn's step goes, layer by layer
 """
 
@@ -37,6 +43,9 @@ def parse_args() -> argparse.Namespace:
                         help="train on the first N images only (quick runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-torch", action="store_true", help="time minicnn only")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="minicnn's data-parallel threads (default: --threads); 1 runs "
+                             "the plain loop with a multi-threaded BLAS")
     parser.add_argument("--profile", type=int, metavar="STEPS", default=None,
                         help="instead: minicnn's mean ms per layer over STEPS training steps")
     return parser.parse_args()
@@ -52,19 +61,16 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minicnn import SoftmaxCrossEntropy, data, models  # noqa: E402
 from minicnn.optim import Adam  # noqa: E402
-from minicnn.train import evaluate  # noqa: E402
+from minicnn.train import TrainStep, evaluate  # noqa: E402
 
 
-def minicnn_epoch(model, optimizer, X, y, order, batch_size) -> float:
-    """One epoch of the plain loop; returns its wall-clock seconds."""
-    loss_fn = SoftmaxCrossEntropy()
+def minicnn_epoch(step, X, y, order, batch_size) -> float:
+    """One epoch of ``step(x, y)`` (forward, loss, backward, Adam), as `fit` runs it;
+    returns its wall-clock seconds."""
     start = time.perf_counter()
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
-        scores = model.forward(X[idx], train=True)
-        loss_fn.forward(scores, y[idx])
-        model.backward(loss_fn.backward(), input_grad=False)
-        optimizer.step()
+        step(X[idx], y[idx])
     return time.perf_counter() - start
 
 
@@ -161,8 +167,9 @@ def main() -> None:
         except ImportError:
             print("PyTorch is not installed: timing minicnn alone")
 
+    step = TrainStep(model, optimizer, workers=ARGS.workers or ARGS.threads)
     print(f"{len(X):,} training images, batch {ARGS.batch_size}, Adam(lr={ARGS.lr}), "
-          f"{ARGS.threads} thread(s); NumPy {np.__version__}"
+          f"{ARGS.threads} thread(s), minicnn workers={step.workers}; NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch else "")
           + f"; Python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} cores")
@@ -172,7 +179,7 @@ def main() -> None:
     times, torch_times = [], []
     for epoch in range(1, ARGS.epochs + 1):
         order = rng.permutation(len(X))   # the same order for both
-        times.append(minicnn_epoch(model, optimizer, X, y, order, ARGS.batch_size))
+        times.append(minicnn_epoch(step, X, y, order, ARGS.batch_size))
         acc = evaluate(model, X_test, y_test)[1]
         line = f"{epoch:>5}  {times[-1]:>9.1f}  {acc:>8.4f}"
         if torch:

@@ -64,10 +64,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     from . import __version__, data, models
     from .optim import SGD, Adam
-    from .train import evaluate, fit
+    from .train import default_workers, evaluate, fit
 
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--limit", args.limit)):
+                        ("--limit", args.limit), ("--workers", args.workers)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be >= 1. Received: {flag} {value}")
     if args.val < 0:
@@ -103,16 +103,19 @@ def cmd_train(args: argparse.Namespace) -> None:
         optimizer = Adam(model, lr=args.lr)
     else:
         optimizer = SGD(model, lr=args.lr, momentum=0.9)
+    workers = args.workers if args.workers is not None else default_workers()
     command = (f"python -m minicnn train --dataset {args.dataset} --epochs {args.epochs} "
                f"--out {args.out} --seed {args.seed} --batch-size {args.batch_size} "
-               f"--lr {args.lr} --optimizer {args.optimizer}"
+               f"--lr {args.lr} --optimizer {args.optimizer} --workers {workers}"
                + (f" --limit {args.limit}" if args.limit is not None else "")
                + (f" --val {args.val}" if args.val else ""))
     print(f"training {build.__name__} ({model.num_parameters():,} parameters) on "
-          f"{len(X):,} {args.dataset} images for {args.epochs} epoch(s)", flush=True)
+          f"{len(X):,} {args.dataset} images for {args.epochs} epoch(s), "
+          f"{workers} worker thread(s)", flush=True)
     try:
         history = fit(model, X, y, epochs=args.epochs, batch_size=args.batch_size,
-                      optimizer=optimizer, val=val, rng=rng, progress=not args.quiet)
+                      optimizer=optimizer, val=val, rng=rng, progress=not args.quiet,
+                      workers=workers)
     except FloatingPointError as err:
         raise UsageError(str(err)) from None
     model.save(out)
@@ -121,7 +124,8 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"(test loss {test_loss:.4f})")
     record = {"command": command, "dataset": args.dataset, "seed": args.seed,
               "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-              "optimizer": args.optimizer, "train_images": len(X), "val_images": args.val,
+              "optimizer": args.optimizer, "workers": workers, "train_images": len(X),
+              "val_images": args.val,
               "test_images": len(X_test), "test_loss": test_loss, "test_accuracy": test_acc,
               "history": {"loss": history.loss, "accuracy": history.accuracy,
                           "val_loss": history.val_loss, "val_accuracy": history.val_accuracy,
@@ -236,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "accuracy on them after every epoch (default: 0, train on all)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="also draw the loss/accuracy history to this image file")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="threads that share each batch (data parallelism; default: the "
+                        "CPU cores, at most 4). The same seed and the same N give the "
+                        "same weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -13,7 +13,10 @@ error when the loss stops being finite, and optional checkpoints.
 
 from __future__ import annotations
 
+import copy
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,9 +81,108 @@ def _progress_bar():
     return tqdm
 
 
+class TrainStep:
+    """One step of mini-batch training: the lecture's loop, optionally on several cores.
+
+    ``step(x, y)`` does, for one mini-batch::
+
+        scores = model.forward(x, train=True)
+        loss = loss_fn.forward(scores, y)
+        model.backward(loss_fn.backward(), input_grad=False)
+        optimizer.step()
+
+    and returns ``(loss, scores)``. With ``workers=k > 1`` it uses *data parallelism*:
+    the batch is cut into k parts, and k threads push the parts through k replicas
+    of the model at the same time. A replica shares the model's parameter arrays but
+    has its own caches and gradients. Since the loss is a mean over the batch, the
+    model's gradient is the replicas' gradients averaged with weights
+    ``part size / batch size``: the same gradient as with one worker, up to the order
+    of float additions. NumPy releases Python's GIL inside its loops, so the threads
+    do run at once. During a parallel step the BLAS library (the matrix products) is
+    held to one thread (with threadpoolctl), so that the workers do not fight over
+    the cores; outside the step it keeps its own thread count.
+    """
+
+    def __init__(self, model: Sequential, optimizer, workers: int = 1):
+        self.model = model
+        self.optimizer = optimizer
+        self.workers = _positive_int(workers, "workers")
+        self.replicas, self._blas = [], None
+        if self.workers > 1:
+            from threadpoolctl import ThreadpoolController
+            self.replicas = [_replica(model) for _ in range(self.workers)]
+            self._blas = ThreadpoolController()     # found once: limiting is then cheap
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Train on one batch; returns its mean loss and its scores. A non-finite loss
+        raises FloatingPointError before any parameter changes."""
+        self.model.zero_grad()
+        if self.workers == 1 or len(x) < 2:
+            loss, scores = _forward_backward(self.model, x, y)
+        else:
+            loss, scores = self._parallel(x, y)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss}")
+        self.optimizer.step()
+        return loss, scores
+
+    def _parallel(self, x, y):
+        bounds = np.linspace(0, len(x), min(self.workers, len(x)) + 1).astype(int)
+        parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        with self._blas.limit(limits=1, user_api="blas"), \
+                ThreadPoolExecutor(len(parts) - 1) as pool:   # this thread does part 0
+            jobs = [pool.submit(_forward_backward, replica, x[part], y[part])
+                    for replica, part in zip(self.replicas[1:], parts[1:])]
+            results = [_forward_backward(self.replicas[0], x[parts[0]], y[parts[0]])]
+            results += [job.result() for job in jobs]
+        weights = [(part.stop - part.start) / len(x) for part in parts]
+        loss = sum(w * part_loss for w, (part_loss, _) in zip(weights, results))
+        for i, layer in enumerate(self.model.layers):
+            for key, param in layer.params.items():
+                grad = sum(param.dtype.type(w) * replica.layers[i].grads[key]
+                           for w, replica in zip(weights, self.replicas))
+                layer.grads[key] = grad
+        return loss, np.concatenate([scores for _, scores in results])
+
+
+def _replica(model: Sequential) -> Sequential:
+    """A copy of ``model`` that shares its parameter arrays (so the optimizer's updates
+    reach it) but has its own forward caches and gradients. A Dropout layer gets its
+    own random generator, seeded from the model's: two threads never share one."""
+    layers = []
+    for layer in model.layers:
+        twin = copy.copy(layer)
+        twin.cache, twin.grads = None, dict(layer.grads)
+        if isinstance(getattr(layer, "rng", None), np.random.Generator):
+            twin.rng = np.random.default_rng(layer.rng.integers(2**62))
+        layers.append(twin)
+    return Sequential(layers)
+
+
+def _forward_backward(model: Sequential, x: np.ndarray, y: np.ndarray):
+    """Forward, loss and backward (parameter gradients only) on one batch; returns
+    ``(loss, scores)``. A non-finite loss is returned without running backward."""
+    loss_fn = SoftmaxCrossEntropy()
+    with np.errstate(over="ignore", invalid="ignore"):   # the caller checks the loss
+        scores = model.forward(x, train=True)
+        loss = loss_fn.forward(scores, y)
+    if np.isfinite(loss):
+        model.backward(loss_fn.backward(), input_grad=False)   # no dL/dx needed
+    return loss, scores
+
+
+def default_workers() -> int:
+    """Threads `fit` trains with: the CPU cores this process may use, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                   # macOS and Windows have no affinity call
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,
         optimizer, val: tuple[np.ndarray, np.ndarray] | None = None, rng=None,
-        progress: bool = True, checkpoint=None) -> History:
+        progress: bool = True, checkpoint=None, workers: int | None = None) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batches; returns the `History`.
 
     Parameters
@@ -106,6 +208,10 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
     checkpoint : path, optional
         Save the model there after every epoch (atomically: a crash never leaves
         half a file).
+    workers : int, optional
+        Threads that share each batch (see `TrainStep`); default `default_workers()`,
+        the CPU cores available (at most 4). ``workers=1`` runs the plain loop. While
+        Runs with the same seeds and the same ``workers`` are repeatable.
 
     Raises
     ------
@@ -124,8 +230,9 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
                             f"{type(val).__name__}")
         _check_data(model, val[0], val[1], "val[0]", "val[1]")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    workers = default_workers() if workers is None else _positive_int(workers, "workers")
 
-    loss_fn = SoftmaxCrossEntropy()
+    step = TrainStep(model, optimizer, workers)
     history = History()
     n = len(X)
     n_batches = -(-n // batch_size)
@@ -138,17 +245,13 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
             for batch in range(1, n_batches + 1):
                 idx = order[(batch - 1) * batch_size:batch * batch_size]
                 xb, yb = X[idx], y[idx]
-                with np.errstate(over="ignore", invalid="ignore"):   # checked just below
-                    scores = model.forward(xb, train=True)
-                    loss = loss_fn.forward(scores, yb)
-                if not np.isfinite(loss):
+                try:
+                    loss, scores = step(xb, yb)
+                except FloatingPointError as error:
                     raise FloatingPointError(
-                        f"the loss became {loss} at epoch {epoch}, batch {batch} of "
-                        f"{n_batches}; training stopped. Try a smaller learning rate "
-                        f"(the optimizer's lr) or check the data")
-                model.zero_grad()
-                model.backward(loss_fn.backward(), input_grad=False)   # no dL/dx needed
-                optimizer.step()
+                        f"{error} at epoch {epoch}, batch {batch} of {n_batches}; training "
+                        f"stopped. Try a smaller learning rate (the optimizer's lr) or "
+                        f"check the data") from None
                 total_loss += loss * len(idx)
                 correct += int((scores.argmax(axis=1) == yb).sum())
                 seen += len(idx)

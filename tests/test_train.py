@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import Conv2D, Dense, Flatten, ReLU, Sequential, models
+from minicnn import Conv2D, Dense, Dropout, Flatten, ReLU, Sequential, models
 from minicnn.data import make_shapes
 from minicnn.optim import SGD, Adam
-from minicnn.train import History, confusion_matrix, evaluate, fit
+from minicnn.train import History, TrainStep, confusion_matrix, evaluate, fit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +76,68 @@ def test_fit_same_seed_same_history():
     assert h1.loss != h3.loss
 
 
+# ---------------------------------------------------------- TrainStep (data parallelism)
+def dropout_model(seed=0):
+    return Sequential([Conv2D(1, 4, 3, padding=1, rng=seed), ReLU(), Flatten(),
+                       Dropout(0.3, rng=seed), Dense(4 * 8 * 8, 2, rng=seed)])
+
+
+@pytest.mark.parametrize("workers, batch", [(2, 7), (3, 16), (4, 3), (3, 1)])
+def test_parallel_step_gives_the_one_worker_step(workers, batch):
+    """Splitting a batch over workers changes nothing but the order of float sums:
+    the same loss, scores and updated weights as the plain loop (float64)."""
+    X, y = tiny_problem()
+    X = X.astype(np.float64)
+    plain, parallel = tiny_model().astype(np.float64), tiny_model().astype(np.float64)
+    steps = [TrainStep(plain, Adam(plain, lr=0.01)),
+             TrainStep(parallel, Adam(parallel, lr=0.01), workers=workers)]
+    for start in (0, batch, 2 * batch):                   # three steps
+        (loss1, scores1), (loss2, scores2) = (step(X[start:start + batch],
+                                                   y[start:start + batch]) for step in steps)
+        assert loss2 == pytest.approx(loss1, rel=1e-12)
+        np.testing.assert_allclose(scores2, scores1, rtol=1e-12, atol=1e-12)
+    for key, value in plain.parameters().items():
+        np.testing.assert_allclose(parallel.parameters()[key], value, rtol=1e-10,
+                                   atol=1e-12, err_msg=key)
+        assert not np.array_equal(value, tiny_model().astype(np.float64).parameters()[key])
+
+
+def test_parallel_step_restores_the_blas_threads_and_stops_on_nan():
+    from threadpoolctl import threadpool_info
+
+    X, y = tiny_problem()
+    model = tiny_model()
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    step = TrainStep(model, SGD(model, lr=0.1), workers=2)
+    step(X[:16], y[:16])
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+    weights = {key: value.copy() for key, value in model.parameters().items()}
+    X[20, 0, 3, 3] = np.nan                                  # in the second worker's part
+    with pytest.raises(FloatingPointError, match="the loss became nan"):
+        step(X[16:32], y[16:32])
+    for key, value in model.parameters().items():           # no update from that batch
+        np.testing.assert_array_equal(value, weights[key])
+
+
+def test_fit_with_workers_is_repeatable_also_with_dropout():
+    X, y = tiny_problem()
+
+    def run(make, workers):
+        model = make(3)
+        history = fit(model, X, y, epochs=2, batch_size=16, optimizer=Adam(model), rng=3,
+                      progress=False, workers=workers)
+        return history, model.parameters()
+
+    for make in (tiny_model, dropout_model):
+        (h1, p1), (h2, p2) = run(make, 2), run(make, 2)
+        assert h1 == h2 and h1.loss[-1] < h1.loss[0]
+        for key in p1:
+            np.testing.assert_array_equal(p1[key], p2[key])
+    h_plain, _ = run(tiny_model, 1)
+    h_parallel, _ = run(tiny_model, 2)
+    np.testing.assert_allclose(h_parallel.loss, h_plain.loss, rtol=1e-4)
+
+
 def test_fit_shuffles_with_a_generator_too():
     X, y = tiny_problem()
     model = tiny_model()
@@ -107,6 +169,8 @@ def test_fit_rejects_nan_images():
     ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1. Received: batch_size=0"),
     ({"optimizer": "adam"}, TypeError, "optimizer must have a step"),
     ({"val": [1, 2, 3]}, TypeError, "val must be a pair"),
+    ({"workers": 0}, ValueError, "workers must be an int >= 1. Received: workers=0"),
+    ({"workers": "2"}, TypeError, "workers must be an int >= 1. Received: workers='2'"),
 ])
 def test_fit_argument_errors_name_the_argument(kwargs, error, message):
     X, y = tiny_problem()
@@ -210,14 +274,16 @@ def run_cli(*args, cwd=None):
 def test_cli_help():
     result = run_cli("--help")
     assert result.returncode == 0
-    for flag in ("--dataset", "--epochs", "--out", "--seed", "--batch-size", "--lr", "--limit"):
+    for flag in ("--dataset", "--epochs", "--out", "--seed", "--batch-size", "--lr", "--limit",
+                 "--workers"):
         assert flag in result.stdout
 
 
 def test_cli_tiny_training_run(tmp_path):
     out = tmp_path / "model.npz"
     result = run_cli("--dataset", "shapes", "--epochs", "1", "--limit", "200", "--val", "100",
-                     "--out", str(out), "--plot", str(tmp_path / "h.png"), "--quiet")
+                     "--out", str(out), "--plot", str(tmp_path / "h.png"), "--quiet",
+                     "--workers", "2")
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout
     model = minicnn.load(out)
@@ -226,6 +292,8 @@ def test_cli_tiny_training_run(tmp_path):
     assert record["train_images"] == 200 and record["seed"] == 0
     assert record["val_images"] == 100 and len(record["history"]["val_accuracy"]) == 1
     assert record["command"].startswith("python -m minicnn train --dataset shapes --epochs 1")
+    assert record["command"].endswith("--workers 2 --limit 200 --val 100")
+    assert record["workers"] == 2 and "2 worker thread(s)" in result.stdout
     assert 0 <= record["test_accuracy"] <= 1
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -236,6 +304,7 @@ def test_cli_tiny_training_run(tmp_path):
     (["--dataset", "shapes", "--epochs", "two"], "argument --epochs: invalid int value"),
     (["--dataset", "shapes", "--epochs", "1", "--lr", "-1"], "--lr must be a positive number"),
     (["--dataset", "shapes", "--epochs", "1", "--limit", "0"], "--limit must be >= 1"),
+    (["--dataset", "shapes", "--epochs", "1", "--workers", "0"], "--workers must be >= 1"),
     (["--dataset", "shapes", "--epochs", "1", "--val", "8000"], "--val must be smaller than"),
     (["--epochs", "1"], "the following arguments are required: --dataset"),
 ])

@@ -8,7 +8,8 @@ The whole training loop, one mini-batch at a time::
     optimizer.step()                                # updates the parameters
 
 `fit` adds shuffling, a progress bar, per-epoch validation, a `History`, a clear
-error when the loss stops being finite, and optional checkpoints.
+error when the loss stops being finite, and optional checkpoints. On several cores
+it splits each batch over worker threads (`TrainStep`: data parallelism).
 """
 
 from __future__ import annotations

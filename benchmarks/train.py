@@ -47,7 +47,8 @@ def parse_args() -> argparse.Namespace:
                         help="minicnn's data-parallel threads (default: --threads); 1 runs "
                              "the plain loop with a multi-threaded BLAS")
     parser.add_argument("--profile", type=int, metavar="STEPS", default=None,
-                        help="instead: minicnn's mean ms per layer over STEPS training steps")
+                        help="instead: mean ms per layer over STEPS steps of minicnn's plain "
+                             "one-worker loop")
     return parser.parse_args()
 
 

@@ -142,11 +142,12 @@ def _output(w_2d: np.ndarray, cols_2d: np.ndarray, m: int) -> np.ndarray:
 
 
 def _weight_grad_t(d: np.ndarray, d_2d: np.ndarray | None, cols_2d: np.ndarray) -> np.ndarray:
-    """dW.T = cols (K, m*L) @ dout.T (m*L, F) with d = dout as (m, F, L) and d_2d the
-    same as (F, m*L) (or None when it is not needed): (K, F).
+    """dW.T = cols (K, m*L) @ dout.T (m*L, F) with d = dout as (m, F, L): (K, F).
+    ``d_2d`` is the same dout as (F, m*L) for one large product, or None for one
+    product per image (few column rows, see `_THIN_ROWS`).
 
     Transposed, because the BLAS is faster with the long m*L axis contiguous in both."""
-    if cols_2d.shape[0] < _THIN_ROWS:
+    if d_2d is None:
         return np.matmul(_per_image(cols_2d, d.shape[0]), d.transpose(0, 2, 1)).sum(axis=0)
     return cols_2d @ d_2d.T
 
@@ -154,7 +155,7 @@ def _weight_grad_t(d: np.ndarray, d_2d: np.ndarray | None, cols_2d: np.ndarray) 
 def _column_grad(w_2d: np.ndarray, d: np.ndarray, d_2d: np.ndarray | None) -> np.ndarray:
     """dcols = W_2d.T (K, F) @ dout (F, m*L) with d, d_2d as in `_weight_grad_t`:
     (K, m, L)."""
-    if w_2d.shape[1] < _THIN_ROWS:
+    if d_2d is None:
         return np.matmul(w_2d.T, d).transpose(1, 0, 2)
     return (w_2d.T @ d_2d).reshape(w_2d.shape[1], d.shape[0], -1)
 
@@ -214,7 +215,7 @@ def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
         h_rows = rows.stop - rows.start
         x_rows = _input_rows(rows, stride[0], kh)
         d = dout[images, :, rows].reshape(-1, f, h_rows * w_out)        # (m, F, L)
-        # The large products below want dout as (F, m*L): copy it once for both.
+        # Large products (many column rows) want dout as (F, m*L): copy it once for both.
         large = c * kh * kw >= _THIN_ROWS and (param_grads or scatter)
         d_2d = _filters_first(d) if large else None
         if param_grads:

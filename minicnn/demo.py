@@ -25,7 +25,7 @@ import numpy as np
 
 from . import explain, plot
 from .layers import Conv2D, ReLU
-from .model import Sequential
+from .sequential import Sequential
 
 # How the figures draw a map: its positive part, on black (see docs/explain.md).
 SHOW = "positive"

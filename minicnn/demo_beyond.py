@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from . import explain
-from .model import Sequential
 from .plot_beyond import plot_randomization, plot_top_patches
+from .sequential import Sequential
 
 
 def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str]:

@@ -1,4 +1,5 @@
-"""Ready-made architectures: plain functions that return a `Sequential`.
+"""Ready-made networks: plain functions that return a `Sequential`, and the shipped
+Fashion-MNIST model (`pretrained`).
 
 Each takes ``rng`` (a seed or a ``np.random.Generator``) for the initial weights, so
 the same seed gives the same network. Layers are left unnamed, so `Sequential`
@@ -7,10 +8,14 @@ names them ``conv1, relu1, pool1, conv2, ...`` in order.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
-from .model import Sequential
+from .sequential import Sequential, load
+
+PRETRAINED_FILE = Path(__file__).parent / "assets" / "fashion_mnist_cnn.npz"
 
 
 def _generator(rng) -> np.random.Generator:
@@ -80,3 +85,11 @@ def benchmark_cnn(rng=0) -> Sequential:
         Dense(64 * 7 * 7, 128, rng=rng), ReLU(),
         Dense(128, 10, rng=rng),
     ], input_shape=(1, 28, 28))
+
+
+def pretrained() -> Sequential:
+    """The `fashion_cnn` trained on Fashion-MNIST that ships with minicnn (see README)."""
+    if not PRETRAINED_FILE.is_file():
+        raise FileNotFoundError(f"the shipped model is missing from {str(PRETRAINED_FILE)!r}; "
+                                "reinstall minicnn or run the training command in the README")
+    return load(PRETRAINED_FILE)

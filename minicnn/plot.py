@@ -21,7 +21,7 @@ import numpy as np
 
 from . import explain
 from .explain import display
-from .model import Sequential
+from .sequential import Sequential
 
 MODES = ("standard", "deconvnet", "guided")
 MODE_TITLES = {"standard": "standard backprop\n(saliency)", "deconvnet": "deconvnet",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .losses import SoftmaxCrossEntropy
-from .model import Sequential
+from .sequential import Sequential
 
 
 @dataclass

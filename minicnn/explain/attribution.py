@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Sequential
+from ..sequential import Sequential
 from .core import (
     Channel,
     Neuron,

@@ -51,7 +51,7 @@ from typing import Union
 import numpy as np
 
 from ..layers import RELU_MODES, ReLU
-from ..model import Sequential, relu_mode
+from ..sequential import Sequential, relu_mode
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Sequential
+from ..sequential import Sequential
 from .core import Neuron, check_input, preserved_state
 
 

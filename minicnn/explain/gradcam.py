@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Sequential
+from ..sequential import Sequential
 from .core import Target, check_input, guided_backprop, preserved_state, target_gradient
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..layers import RELU_MODES, AvgPool2D, Conv2D, Dropout, MaxPool2D, ReLU
-from ..model import Sequential
+from ..sequential import Sequential
 from .attribution import check_int
 from .core import Neuron, check_input, gradient, preserved_state
 

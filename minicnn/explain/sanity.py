@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from ..layers import Conv2D, Dense, ReLU
-from ..model import Sequential
+from ..sequential import Sequential
 from .attribution import integrated_gradients, occlusion, smooth_grad
 from .core import deconvnet, guided_backprop, saliency
 from .gradcam import grad_cam, guided_grad_cam

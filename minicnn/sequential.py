@@ -1,4 +1,5 @@
-"""`Sequential`: a list of layers run in order, and `relu_mode` to switch their rules."""
+"""`Sequential`: a list of layers run in order; `relu_mode` to switch their rules;
+`load` to rebuild a model from a file written by `Sequential.save`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import io
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from .layers.base import check_array, positive_int
 
@@ -157,14 +159,12 @@ class Sequential:
     # -- files ----------------------------------------------------------------------
     def save(self, path) -> None:
         """Write the architecture and weights to a ``.npz`` file, atomically."""
-        from .io import save_model
-        save_model(self, path)
+        io.save_model(self, path)
 
     def load(self, path) -> "Sequential":
         """Load weights from a file written by `save` into this model. The file must match
         the architecture; on any error the model is left unchanged."""
-        from .io import load_weights
-        load_weights(self, path)
+        io.load_weights(self, path)
         return self
 
     # -- display --------------------------------------------------------------------
@@ -215,3 +215,17 @@ def relu_mode(model: Sequential, mode: str):
     finally:
         for layer, old in previous:
             layer.mode = old
+
+
+def load(path) -> Sequential:
+    """Rebuild the model saved at ``path`` by `Sequential.save` (architecture and weights)."""
+    arch, _ = io.read(path)
+    try:
+        layers, input_shape = io.build_layers(arch)
+        model = Sequential(layers, input_shape=input_shape)
+        model.astype(np.dtype(arch.get("dtype", "float32")))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{str(path)!r}: the architecture in the file is invalid "
+                         f"({type(err).__name__}: {err})") from None
+    io.load_weights(model, path)
+    return model

@@ -14,12 +14,9 @@ import numpy as np
 
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
 from .sequential import Sequential, load
+from .validation import as_generator
 
 PRETRAINED_FILE = Path(__file__).parent / "assets" / "fashion_mnist_cnn.npz"
-
-
-def _generator(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def fashion_cnn(rng=0) -> Sequential:
@@ -36,7 +33,7 @@ def fashion_cnn(rng=0) -> Sequential:
     pool after it: pooling 7x7 to 3x3 would drop a row and a column and cost about
     a point of test accuracy. 426,122 parameters (1.7 MB as float32).
     """
-    rng = _generator(rng)
+    rng = as_generator(rng)
     return Sequential([
         Conv2D(1, 16, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
         Conv2D(16, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
@@ -62,7 +59,7 @@ def shapes_cnn(rng=0, size: int = 32, num_classes: int = 4) -> Sequential:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8 \
             or size % 8:
         raise ValueError(f"size must be a positive multiple of 8. Received: size={size!r}")
-    rng = _generator(rng)
+    rng = as_generator(rng)
     side = size // 8
     return Sequential([
         Conv2D(1, 8, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
@@ -77,7 +74,7 @@ def benchmark_cnn(rng=0) -> Sequential:
     """The network of the speed benchmark (``benchmarks/train.py``), as in the
     PyTorch comparison: conv 1->32 and 32->64 (3x3, padding 1), each followed by
     ReLU and 2x2 max-pooling, then dense 3136->128, ReLU, dense 128->10."""
-    rng = _generator(rng)
+    rng = as_generator(rng)
     return Sequential([
         Conv2D(1, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
         Conv2D(32, 64, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),

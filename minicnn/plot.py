@@ -73,11 +73,12 @@ def grid(panels: Sequence[Sequence], col_titles: Sequence[str] | None = None,
         raise ValueError("grid needs at least one row with at least one panel")
     n_cols = len(rows[0])
     if any(len(r) != n_cols for r in rows):
-        raise ValueError(f"every row needs {n_cols} panels, but got {[len(r) for r in rows]}")
+        raise ValueError(f"every row of panels must have {n_cols} panels. Received: rows "
+                         f"of {[len(r) for r in rows]} panels")
     for labels, n, what in ((col_titles, n_cols, "col_titles"),
                             (row_labels, len(rows), "row_labels")):
         if labels is not None and len(labels) != n:
-            raise ValueError(f"{what} must have {n} entries, but got {len(labels)}")
+            raise ValueError(f"{what} must have {n} entries. Received: {len(labels)} entries")
     longest = max((len(line) for label in row_labels or [] for line in str(label).split("\n")),
                   default=0)
     label_width = min(max(0.25 + 0.065 * longest, 0.6), 3.0) if row_labels is not None else 0.1
@@ -209,8 +210,8 @@ def compare_neurons(model: Sequential, x: np.ndarray, neurons: Sequence,
     if show not in DISPLAYS:
         raise ValueError(f"show must be one of {tuple(DISPLAYS)}. Received: show={show!r}")
     if len(neurons) != len(x):
-        raise ValueError(f"compare_neurons needs one image per neuron, but got {len(x)} "
-                         f"images and {len(neurons)} neurons")
+        raise ValueError(f"compare_neurons: x must hold one image per neuron. Received: "
+                         f"{len(x)} images and {len(neurons)} neurons")
     to_picture = DISPLAYS[show]
     maps = [_maps(model, x[i:i + 1], neuron, modes) for i, neuron in enumerate(neurons)]
     whole = (0, 0, *x.shape[-2:])

@@ -47,7 +47,7 @@ def plot_top_patches(results: TopPatches | Sequence[TopPatches], percentile: flo
         raise ValueError("plot_top_patches needs at least one TopPatches result")
     k = len(results[0].indices)
     if any(len(r.indices) != k for r in results):
-        raise ValueError(f"every result needs the same k, but got "
+        raise ValueError(f"every result must have the same k. Received: k = "
                          f"{[len(r.indices) for r in results]}")
     rows, labels = [], []
     for r in results:

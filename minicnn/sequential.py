@@ -10,7 +10,8 @@ import numpy as np
 
 from . import io
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
-from .layers.base import check_array, positive_int
+from .layers.relu import check_mode
+from .validation import check_array, check_int, shape_of
 
 # The prefix Sequential gives an unnamed layer: conv1, relu1, pool1, fc1, ...
 _PREFIXES = {Conv2D: "conv", ReLU: "relu", MaxPool2D: "pool", AvgPool2D: "pool",
@@ -33,8 +34,8 @@ class Sequential:
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a minicnn Layer, but got "
-                                f"{type(layer).__name__}")
+                raise TypeError(f"layers[{i}] must be a minicnn Layer. Received: "
+                                f"layers[{i}] of type {type(layer).__name__}")
         taken = {layer.name for layer in layers if layer.name is not None}
         counts: dict[str, int] = {}
         for layer in layers:
@@ -49,7 +50,8 @@ class Sequential:
         names = [layer.name for layer in layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"layer names must be unique, but {duplicates} appear more than once")
+            raise ValueError(f"layer names must be unique. Received: {duplicates} more than "
+                             f"once")
         self.layers = layers
         self.input_shape = tuple(input_shape) if input_shape is not None else None
 
@@ -84,10 +86,10 @@ class Sequential:
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class predictions ``argmax(scores)`` for ``x`` (N, C, H, W), in batches."""
         check_array(x, "predict", name="x")
-        batch_size = positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", where="predict")
         if x.ndim < 2 or len(x) == 0:
-            raise ValueError(f"predict: expected x to be a non-empty batch (N, ...), but got "
-                             f"x{list(x.shape)}")
+            raise ValueError(f"predict: x must be a non-empty batch (N, ...). "
+                             f"Received: {shape_of('x', x)}")
         return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
                                for i in range(0, len(x), batch_size)])
 
@@ -152,7 +154,7 @@ class Sequential:
 
     def set_relu_mode(self, mode: str) -> None:
         """Set the backward rule of every ReLU: "standard", "deconvnet" or "guided"."""
-        ReLU(mode)   # validates the mode before anything changes
+        check_mode(mode)   # before anything changes
         for layer in self.relus():
             layer.mode = mode
 

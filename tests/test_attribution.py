@@ -154,8 +154,8 @@ def test_patch_larger_than_image_is_an_error():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"stride": 0}, r"stride must be >= 1\. Received: stride=0"),
-    ({"patch": 2.5}, r"patch must be an int\. Received: patch=2\.5"),
+    ({"stride": 0}, r"stride must be >= 1\. Received: stride=\(0, 0\)"),
+    ({"patch": 2.5}, r"patch must be an int or a pair of ints\. Received: patch=2\.5"),
 ])
 def test_occlusion_bad_arguments(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -60,7 +60,8 @@ def test_to_image_and_shape_errors():
     x = np.array([[[-0.5, 0.5], [1.0, 2.0]]])
     np.testing.assert_array_equal(display.to_image(x), [[0.0, 0.5], [1.0, 1.0]])
     assert display.to_image(np.zeros((3, 4, 5))).shape == (4, 5, 3)
-    with pytest.raises(ValueError, match=r"one image's map of shape \(C, H, W\).*maps\[0\]"):
+    with pytest.raises(ValueError, match=r"one image's, of shape \(C, H, W\).*maps\[0\]\. "
+                                         r"Received: map of shape \[2, 1, 4, 4\]"):
         display.signed_map(np.zeros((2, 1, 4, 4)))
 
 
@@ -98,7 +99,7 @@ def test_top_neurons_picks_the_strongest_per_channel():
 def test_top_neurons_errors_and_state():
     model = hand_model()
     x = np.zeros((2, 1, 2, 2))
-    with pytest.raises(ValueError, match="top_neurons takes one image"):
+    with pytest.raises(ValueError, match=r"top_neurons: x must be one image \(1, C, H, W\)"):
         explain.top_neurons(model, x, "relu1")
     with pytest.raises(ValueError, match=r"k must be an int in \[1, 2\]"):
         explain.top_neurons(model, x[:1], "relu1", k=3)
@@ -128,7 +129,7 @@ def test_grid_returns_a_figure_and_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]   # no temporary file left
     assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
-    with pytest.raises(ValueError, match="every row needs 2 panels"):
+    with pytest.raises(ValueError, match="every row of panels must have 2 panels"):
         plot.grid([[np.zeros((2, 2))] * 2, [np.zeros((2, 2))]])
     with pytest.raises(ValueError, match="row_labels must have 1 entries"):
         plot.grid([[np.zeros((2, 2))]], row_labels=["a", "b"])

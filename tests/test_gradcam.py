@@ -183,5 +183,5 @@ def test_grad_cam_errors():
         explain.grad_cam(model, x, Neuron("relu1", 0, 0, 0), "conv2")
     with pytest.raises(KeyError, match="no layer named 'conv7'"):
         explain.grad_cam(model, x, 0, "conv7")
-    with pytest.raises(ValueError, match=r"grad_cam needs images x of shape \(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"grad_cam: x must be images of shape \(N, C, H, W\)"):
         explain.grad_cam(Sequential([Dense(4, 2, dtype=np.float64)]), np.zeros((1, 4)), 0, "fc1")

@@ -31,7 +31,8 @@ def test_spearman_basic_properties():
     assert spearman(x, np.exp(x)) == pytest.approx(1.0)          # any increasing map
     assert spearman(x, -x ** 3) == pytest.approx(-1.0)
     assert np.isnan(spearman(x, np.zeros(50)))                    # constant: undefined
-    with pytest.raises(ValueError, match=r"same shape, but got \[2\] and \[3\]"):
+    with pytest.raises(ValueError, match=r"same shape\. Received: a of shape \[2\] and b "
+                                         r"of shape \[3\]"):
         spearman(np.zeros(2), np.zeros(3))
 
 

@@ -36,8 +36,8 @@ def _hwc(g: np.ndarray) -> np.ndarray:
         return g
     if g.ndim == 3:
         return g[0] if g.shape[0] == 1 else g.transpose(1, 2, 0)
-    raise ValueError(f"expected one image's map of shape (C, H, W) or (H, W), but got "
-                     f"{list(g.shape)}; index the batch first, e.g. maps[0]")
+    raise ValueError(f"the map must be one image's, of shape (C, H, W) or (H, W); index the "
+                     f"batch first, e.g. maps[0]. Received: map of shape {list(g.shape)}")
 
 
 def _scale(values: np.ndarray, percentile: float) -> float:
@@ -124,8 +124,8 @@ def top_neurons(model: Sequential, x: np.ndarray, layer: str, k: int = 4,
     """
     check_input(model, x)
     if x.shape[0] != 1:
-        raise ValueError(f"top_neurons takes one image (1, C, H, W), but got x{list(x.shape)}; "
-                         "call it once per image")
+        raise ValueError(f"top_neurons: x must be one image (1, C, H, W); call it once per "
+                         f"image. Received: x of shape {list(x.shape)}")
     with preserved_state(model):
         out = model.forward(x, until=layer)[0]
     if out.ndim == 1:

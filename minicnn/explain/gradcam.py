@@ -49,8 +49,8 @@ def bilinear_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     interpolated separately: ``out[n] = Rh @ maps[n] @ Rw.T``.
     """
     if maps.ndim != 3:
-        raise ValueError(f"bilinear_resize expects maps of shape (N, h, w), but got "
-                         f"{list(maps.shape)}")
+        raise ValueError(f"bilinear_resize: maps must have shape (N, h, w). "
+                         f"Received: maps of shape {list(maps.shape)}")
     rows = _interpolation_matrix(maps.shape[1], size[0], maps.dtype)
     cols = _interpolation_matrix(maps.shape[2], size[1], maps.dtype)
     return rows @ maps @ cols.T
@@ -77,8 +77,8 @@ def grad_cam(model: Sequential, x: np.ndarray, target: Target, layer: str) -> np
     """
     check_input(model, x)
     if x.ndim != 4:
-        raise ValueError(f"grad_cam needs images x of shape (N, C, H, W), but got "
-                         f"x{list(x.shape)}")
+        raise ValueError(f"grad_cam: x must be images of shape (N, C, H, W). "
+                         f"Received: x of shape {list(x.shape)}")
     with preserved_state(model):
         acts = model.forward(x, until=layer)
         if acts.ndim != 4:

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layers import RELU_MODES, AvgPool2D, Conv2D, Dropout, MaxPool2D, ReLU
+from ..layers import AvgPool2D, Conv2D, Dropout, MaxPool2D, ReLU
+from ..layers.relu import check_mode
 from ..sequential import Sequential
-from .attribution import check_int
+from ..validation import check_int
 from .core import Neuron, check_input, gradient, preserved_state
 
 
@@ -141,8 +142,7 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
     if X.ndim != 4:
         raise ValueError(f"X must be an (N, C, H, W) array. Received: X of shape "
                          f"{list(np.shape(X))}")
-    if mode not in RELU_MODES:
-        raise ValueError(f"mode must be one of {RELU_MODES}. Received: mode={mode!r}")
+    check_mode(mode)
     k = check_int(k, "k")
     batch_size = check_int(batch_size, "batch_size")
     if k > len(X):

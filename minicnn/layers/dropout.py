@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_array, check_dout
+from ..validation import as_generator, check_array, check_dout
+from .base import Layer
 
 
 class Dropout(Layer):
@@ -26,7 +27,7 @@ class Dropout(Layer):
         if not 0 <= p < 1:
             raise ValueError(f"p must be in [0, 1). Received: p={p!r}")
         self.p = float(p)
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.rng = as_generator(rng)
 
     def config(self) -> dict:
         return {"p": self.p}

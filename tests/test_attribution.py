@@ -189,7 +189,7 @@ def test_integrated_gradients_bad_arguments():
 
 
 def test_plot_occlusion(tmp_path):
-    from minicnn.plot_beyond import plot_occlusion
+    from minicnn.figures import plot_occlusion
 
     model, x = small_cnn(), images()
     maps = occlusion(model, x, 0, patch=4, stride=2)

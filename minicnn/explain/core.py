@@ -195,8 +195,8 @@ def seed_for(model: Sequential, target: Target, out: np.ndarray) -> np.ndarray:
                              f"{list(out.shape[1:])}). Received: {shape_of('seed', array)}")
         return np.broadcast_to(array.astype(out.dtype), out.shape).copy()
     if out.ndim != 2:
-        raise ValueError(f"a class target needs a model whose output is (N, classes), but this "
-                         f"model's output is {list(out.shape)}")
+        raise ValueError(f"a class target needs a model whose output is (N, classes). "
+                         f"Received: a model output of shape {list(out.shape)}")
     classes = class_indices(target, n, out.shape[1])
     seed = np.zeros_like(out)
     seed[np.arange(n), classes] = 1

@@ -82,8 +82,9 @@ def grad_cam(model: Sequential, x: np.ndarray, target: Target, layer: str) -> np
     with preserved_state(model):
         acts = model.forward(x, until=layer)
         if acts.ndim != 4:
-            raise ValueError(f"grad_cam needs a layer with (N, K, h, w) output, but layer "
-                             f"{layer!r} gives {list(acts.shape)}; pick a conv layer")
+            raise ValueError(f"grad_cam: layer must have an (N, K, h, w) output; pick a conv "
+                             f"layer. Received: layer={layer!r} with output of shape "
+                             f"{list(acts.shape)}")
         grads = target_gradient(model, x, target, "standard", stop=layer)
     weights = grads.mean(axis=(2, 3))                                   # (N, K)
     cam = np.maximum(np.einsum("nk,nkhw->nhw", weights, acts), 0)       # (N, h, w)

@@ -151,8 +151,8 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
     with preserved_state(model):
         out_shape = model.forward(X[:1], until=layer).shape
     if len(out_shape) != 4:
-        raise ValueError(f"layer must have a spatial (N, C, H, W) output, but {layer!r} "
-                         f"gives {list(out_shape)}. Received: layer={layer!r}")
+        raise ValueError(f"layer must have a spatial (N, C, H, W) output. Received: "
+                         f"layer={layer!r} with output of shape {list(out_shape)}")
     n_channels = out_shape[1]
     if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
             or not 0 <= channel < n_channels:

@@ -260,6 +260,8 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
         print("\n".join(str(p) for p in paths))
         print("add --execute to run them (and --html DIR to render them)")
         return
+    if args.html and not notebooks.has_nbconvert():
+        raise UsageError(f"--html needs nbconvert, an optional extra: {notebooks.HTML_EXTRA}")
     for path in paths:
         start = time.perf_counter()
         nb = notebooks.execute(path, timeout=args.timeout)

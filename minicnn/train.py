@@ -215,6 +215,7 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
     workers : int, optional
         Threads that share each batch (see `TrainStep`); default `default_workers()`,
         the CPU cores available (at most 4). ``workers=1`` runs the plain loop. While
+        a parallel step runs, the BLAS library is held to one thread per worker.
         Runs with the same seeds and the same ``workers`` are repeatable.
 
     Raises

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
 from .sequential import Sequential, load
-from .validation import as_generator
+from .validation import as_generator, is_int
 
 PRETRAINED_FILE = Path(__file__).parent / "assets" / "fashion_mnist_cnn.npz"
 
@@ -56,8 +54,7 @@ def shapes_cnn(rng=0, size: int = 32, num_classes: int = 4) -> Sequential:
 
     ``size`` must be a multiple of 8 (32 by default, as in `make_shapes`).
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8 \
-            or size % 8:
+    if not is_int(size) or size < 8 or size % 8:
         raise ValueError(f"size must be a positive multiple of 8. Received: size={size!r}")
     rng = as_generator(rng)
     side = size // 8

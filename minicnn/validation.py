@@ -46,6 +46,18 @@ def check_int(value, name: str, minimum: int = 1, where: str | None = None) -> i
     return int(value)
 
 
+def check_number(value, name: str, low: float = 0.0, high: float | None = None) -> float:
+    """``value`` as a finite float in ``[low, high)`` (``>= low`` without ``high``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite. Received: {name}={value!r}")
+    if value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
 def pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
     """Turn ``3`` into ``(3, 3)``; check a pair of ints is at least ``minimum``."""
     values = (value, value) if is_int(value) else value

@@ -22,7 +22,7 @@ import numpy as np
 from ..layers import AvgPool2D, Conv2D, Dropout, MaxPool2D, ReLU
 from ..layers.relu import check_mode
 from ..sequential import Sequential
-from ..validation import check_int
+from ..validation import check_int, is_int
 from .core import Neuron, check_input, gradient, preserved_state
 
 
@@ -154,8 +154,7 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
         raise ValueError(f"layer must have a spatial (N, C, H, W) output. Received: "
                          f"layer={layer!r} with output of shape {list(out_shape)}")
     n_channels = out_shape[1]
-    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
-            or not 0 <= channel < n_channels:
+    if not is_int(channel) or not 0 <= channel < n_channels:
         raise ValueError(f"channel must be an int in [0, {n_channels - 1}] for layer "
                          f"{layer!r}. Received: channel={channel!r}")
     indices, activations, positions = strongest_activations(model, X, layer, channel, k,

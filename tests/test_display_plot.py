@@ -178,3 +178,39 @@ def test_importing_minicnn_does_not_import_matplotlib():
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- which layers to explain ---------------------------------------------------------------
+def test_conv_activations_and_cam_layer():
+    model = Sequential([Conv2D(1, 2, 3), ReLU(), MaxPool2D(2), Conv2D(2, 2, 3), Flatten(),
+                        Dense(2, 2)])
+    # conv1 is followed by its ReLU, conv2 by nothing that rectifies it
+    assert explain.conv_activations(model) == ["relu1", "conv2"]
+    assert explain.cam_layer(model) == "conv2"
+    assert explain.cam_layer(Sequential([Flatten(), Dense(4, 2)])) is None
+
+
+def test_busiest_channels_orders_by_mean_peak():
+    model = hand_model()
+    # relu1 channel 0 = relu(x), channel 1 = relu(-x): peaks per image (0: 3 vs 1) and
+    # (1: 1 vs 4); means 2 vs 2.5, so channel 1 first
+    x = np.array([[[[3.0, -1.0], [0.0, 0.0]]], [[[1.0, -4.0], [0.0, 0.0]]]])
+    assert explain.busiest_channels(model, x, "relu1", 2) == [1, 0]
+    assert explain.busiest_channels(model, x, "relu1", 1) == [1]
+    with pytest.raises(ValueError, match=r"busiest_channels: n must be >= 1\. Received: n=0"):
+        explain.busiest_channels(model, x, "relu1", 0)
+
+
+def test_explain_image_summary_and_target_range(tmp_path):
+    from minicnn import figures
+    model = hand_model()
+    x = np.array([[[[1.0, -5.0], [3.0, 0.5]]]])
+    with pytest.warns(UserWarning, match="does not fire"):   # channel 1 at (1, 0) is silent
+        summary = figures.explain_image(model, x, Neuron("relu1", 1, 1, 0), modes=("guided",),
+                                        path=tmp_path / "n.png")
+    assert summary.startswith(f"{tmp_path / 'n.png'}: neuron relu1[channel=1, y=1, x=0] "
+                              "under guided; predicted class ")
+    assert (tmp_path / "n.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match=r"target must be a class in \[0, 1\] \(the model has "
+                                         r"2 classes\)\. Received: target=2"):
+        figures.explain_image(model, x, 2)

@@ -1,13 +1,14 @@
 """minicnn: a pure-NumPy convolutional network framework for teaching.
 
-Layers live in `minicnn.layers`, the model in `minicnn.model`, the gradient rules
-in `minicnn.layers.relu` and the explanations built on them in `minicnn.explain`.
+Layers live in `minicnn.layers`, `Sequential` in `minicnn.sequential`, ready-made
+networks in `minicnn.models`, the gradient rules in `minicnn.layers.relu` and the
+explanations built on them in `minicnn.explain`. docs/architecture.md maps the rest.
 """
 
-from .io import load, pretrained
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 from .losses import SoftmaxCrossEntropy
-from .model import Sequential, relu_mode
+from .models import pretrained
+from .sequential import Sequential, load, relu_mode
 
 __version__ = "0.1.0"
 

@@ -1,14 +1,21 @@
 """Command line: ``python -m minicnn {demo,explain,train,assignment,grade,notebooks} --help``.
 
-Each subcommand is a short function that parses its arguments and calls the
-library; errors in the user's arguments are printed as one line (no traceback)
-and exit with status 2.
+Each subcommand is a short function that checks its arguments and calls the
+library; every command-line value (``--neuron 5,3,3``, ``--target sneaker``, ...) is
+parsed here, never in the library. Errors in the user's arguments are printed as
+one line (no traceback) and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from .layers import RELU_MODES
+
+# `train --dataset shapes`: the sizes of the generated training and test sets.
+SHAPES_TRAIN_SIZE, SHAPES_TEST_SIZE = 8000, 2000
 
 
 class UsageError(Exception):
@@ -24,11 +31,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """Write the lecture's figures (see `minicnn.demo.run_demo`); print each path and what
+    """Write the demo's figures (see `minicnn.figures.run_demo`); print each path and what
     it shows."""
     import time
 
-    from .demo import run_demo
+    from .figures import run_demo
     model = None
     if args.model is not None:
         from . import load
@@ -39,16 +46,103 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"done in {time.perf_counter() - start:.1f} s")
 
 
+def parse_neuron(spec: str) -> tuple[int, ...]:
+    """``"5,3,3"`` -> (5, 3, 3); ``"12"`` -> (12,) for a dense layer."""
+    try:
+        values = tuple(int(v) for v in spec.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (1, 3):
+        raise UsageError(f"--neuron must be C,Y,X (three ints, e.g. --neuron 5,3,3) or C for "
+                         f"a dense layer. Received: --neuron {spec}")
+    return values
+
+
+def parse_class(spec: str, names: list[str] | None) -> int:
+    """A class index, or (for the shipped model) a Fashion-MNIST class name."""
+    try:
+        return int(spec)
+    except ValueError:
+        pass
+    lowered = [n.lower() for n in names or []]
+    if spec.lower() in lowered:
+        return lowered.index(spec.lower())
+    known = f" or one of {names}" if names else ""
+    raise UsageError(f"--target must be a class index{known}. Received: --target {spec}")
+
+
+def parse_int(spec: str, flag: str) -> int:
+    try:
+        return int(spec)
+    except ValueError:
+        raise UsageError(f"{flag} must be an int. Received: {flag} {spec}") from None
+
+
+def load_for(model, path, invert: bool = False):
+    """Load an image file as a (1, C, H, W) batch fitting ``model``'s input."""
+    from .data import load_image
+    from .layers import Conv2D
+
+    if model.input_shape is not None:
+        channels, h, w = model.input_shape
+        size = (h, w)
+    else:
+        convs = [layer for layer in model.layers if isinstance(layer, Conv2D)]
+        channels, size = (convs[0].in_channels if convs else 3), None
+    if channels not in (1, 3):
+        raise UsageError(f"explain loads gray or RGB images; the model must take 1 or 3 input "
+                         f"channels. Received: a model with {channels} input channels")
+    x = load_image(path, size=size, grayscale=channels == 1)
+    if invert:
+        x = 1 - x
+    return x.astype(model.dtype)
+
+
 def cmd_explain(args: argparse.Namespace) -> None:
-    """Explain one image file (see `minicnn.demo.explain_file`); warnings become one line."""
+    """Explain one image file (see `minicnn.figures.explain_image`); warnings become one
+    line each."""
     import warnings
 
-    from .demo import explain_file
+    from . import data, explain, load, pretrained
+    from .figures import explain_image
+
+    layer, neuron, channel = args.layer, args.neuron, args.channel
+    if not Path(args.image).is_file():
+        raise FileNotFoundError(f"--image: no such file: {args.image}")
+    if args.target is not None and (layer, neuron, channel) != (None, None, None):
+        raise UsageError("give either --target CLASS or --layer NAME with --neuron/--channel, "
+                         "not both")
+    if layer is not None and (neuron is None) == (channel is None):
+        raise UsageError("--layer needs exactly one of --neuron C,Y,X or --channel C")
+    if layer is None and (neuron is not None or channel is not None):
+        raise UsageError("--neuron and --channel need --layer NAME (e.g. --layer relu3)")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
+        raise UsageError(f"--out must be an image file name ending in .png. "
+                         f"Received: --out {args.out}")
+    if not out.resolve().parent.is_dir():
+        raise FileNotFoundError(f"--out: the folder {str(out.parent)!r} does not exist")
+
+    model = load(args.model) if args.model is not None else pretrained()
+    names = list(data.FASHION_MNIST_CLASSES) if args.model is None else None
+    x = load_for(model, args.image, args.invert)
+    if layer is not None:
+        model.index(layer)   # KeyError listing the layers
+        target = (explain.Neuron(layer, *parse_neuron(neuron)) if neuron is not None
+                  else explain.Channel(layer, parse_int(channel, "--channel")))
+    elif args.target is not None:
+        target = parse_class(args.target, names)
+        n_classes = model.forward(x).shape[-1]
+        if not 0 <= target < n_classes:
+            raise UsageError(f"--target {target} is out of range: the model has {n_classes} "
+                             f"classes")
+    else:
+        target = None   # the predicted class
+    modes = RELU_MODES if args.mode == "all" else (args.mode,)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary = explain_file(args.image, args.out, model_path=args.model, target=args.target,
-                               layer=args.layer, neuron=args.neuron, channel=args.channel,
-                               mode=args.mode, invert=args.invert)
+        summary = explain_image(model, x, target, modes=modes, class_names=names,
+                                name=Path(args.image).name, path=out)
     for message in dict.fromkeys(str(w.message) for w in caught):   # once each, in order
         print(f"warning: {message}", file=sys.stderr)
     print(summary)
@@ -58,7 +152,6 @@ def cmd_train(args: argparse.Namespace) -> None:
     """Train `models.fashion_cnn` (or `models.shapes_cnn`) with Adam, save it, print the
     test accuracy, and write a JSON record (command, seed, history, accuracy) beside it."""
     import json
-    from pathlib import Path
 
     import numpy as np
 
@@ -139,9 +232,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
-SHAPES_TRAIN_SIZE, SHAPES_TEST_SIZE = 8000, 2000
-
-
 def cmd_assignment_build(args: argparse.Namespace) -> None:
     from .grading import BuildError, build_assignment
     try:
@@ -161,7 +251,6 @@ def cmd_grade(args: argparse.Namespace) -> None:
 
 def cmd_notebooks(args: argparse.Namespace) -> None:
     import time
-    from pathlib import Path
 
     from . import notebooks
     paths = notebooks.find_notebooks(args.folder)
@@ -171,6 +260,8 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
         print("\n".join(str(p) for p in paths))
         print("add --execute to run them (and --html DIR to render them)")
         return
+    if args.html and not notebooks.has_nbconvert():
+        raise UsageError(f"--html needs nbconvert, an optional extra: {notebooks.HTML_EXTRA}")
     for path in paths:
         start = time.perf_counter()
         nb = notebooks.execute(path, timeout=args.timeout)
@@ -209,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layer of the neuron or channel, e.g. relu3")
     p.add_argument("--neuron", default=None, metavar="C,Y,X", help="neuron of --layer")
     p.add_argument("--channel", default=None, metavar="C", help="feature map of --layer")
-    p.add_argument("--mode", default="all", choices=["standard", "deconvnet", "guided", "all"],
+    p.add_argument("--mode", default="all", choices=[*RELU_MODES, "all"],
                    help="ReLU rule (default: all three side by side)")
     p.add_argument("--invert", action="store_true",
                    help="use 1 - pixel (Fashion-MNIST shows light clothes on black)")

@@ -16,8 +16,8 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     """Max relative error ``|a - b| / max(1e-8, |a| + |b|)``, elementwise (as in CS231n)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"rel_error: expected arrays of the same shape, but got "
-                         f"{list(a.shape)} and {list(b.shape)}")
+        raise ValueError(f"rel_error: a and b must have the same shape. Received: a of shape "
+                         f"{list(a.shape)} and b of shape {list(b.shape)}")
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
@@ -39,8 +39,9 @@ def numerical_gradient(f, x: np.ndarray, dout: np.ndarray | None = None,
     grad : array shaped like ``x``
     """
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"numerical_gradient: expected x to be a float array, but got "
-                        f"{type(x).__name__} {getattr(x, 'dtype', '')}")
+        raise TypeError(f"numerical_gradient: x must be a float array. Received: x of type "
+                        f"{type(x).__name__}"
+                        + (f" and dtype {x.dtype}" if isinstance(x, np.ndarray) else ""))
     x = x.copy()
     if dout is None:
         dout = np.ones_like(np.asarray(f(x)))

@@ -1,9 +1,14 @@
-"""Saving and loading models as ``.npz`` files, never with pickle.
+"""The model file format: ``.npz`` files, never pickle.
 
 A file holds one array per parameter (``"conv1.W"``, ...) and, under the key
-``"__architecture__"``, a JSON string describing the layers, so `load` can rebuild
-the model without knowing it in advance. Files are written to a temporary name in
-the same folder and then renamed, so a crash never leaves half a file behind.
+``"__architecture__"``, a JSON string describing the layers, so `minicnn.load` can
+rebuild the model without knowing it in advance. Files are written to a temporary
+name in the same folder and then renamed, so a crash never leaves half a file behind.
+
+This module knows layers, not `Sequential`: it reads and writes any model object
+with ``layers``, ``parameters()``, ``dtype`` and ``input_shape``. `Sequential.save`,
+`Sequential.load` and `minicnn.load` (in ``minicnn/sequential.py``) call it, so the
+import points one way: sequential -> io -> layers.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
-from .model import Sequential
 from .npz import read_npz
 
 FORMAT = "minicnn-sequential"
@@ -27,8 +31,8 @@ LAYER_TYPES = {cls.__name__: cls
                for cls in (Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Dropout)}
 
 
-def architecture(model: Sequential) -> dict:
-    """The JSON-able description of ``model``'s layers."""
+def architecture(model) -> dict:
+    """The JSON-able description of ``model``'s layers (``model``: a `Sequential`)."""
     return {"format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
             "input_shape": list(model.input_shape) if model.input_shape else None,
             "layers": [{"type": type(layer).__name__, "name": layer.name,
@@ -52,7 +56,7 @@ def atomic_write(path, write) -> None:
         raise
 
 
-def save_model(model: Sequential, path) -> None:
+def save_model(model, path) -> None:
     """Write ``model`` (architecture and weights) to ``path`` atomically."""
     for layer in model.layers:
         if type(layer) not in LAYER_TYPES.values():
@@ -63,7 +67,7 @@ def save_model(model: Sequential, path) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
+def read(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read a model file: (architecture, {parameter name: array}). Clear errors only."""
     path = Path(path)
     if not path.is_file():
@@ -82,6 +86,7 @@ def _read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not isinstance(arch, dict) or arch.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a minicnn model file (format "
                          f"{arch.get('format') if isinstance(arch, dict) else None!r})")
+    _check_declared_sizes(arch, arrays, path)
     return arch, arrays
 
 
@@ -89,11 +94,11 @@ def _check_declared_sizes(arch: dict, arrays: dict[str, np.ndarray], path) -> No
     """Refuse an architecture whose weights would be larger than those in the file.
 
     Building a layer allocates its weights, so a crafted file that declares a
-    100000x100000 kernel must be refused before `build`, not by a MemoryError.
+    100000x100000 kernel must be refused before `build_layers`, not by a MemoryError.
     """
     for spec in arch.get("layers", []) if isinstance(arch.get("layers"), list) else []:
         if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
-            continue   # build() reports a malformed entry
+            continue   # build_layers() reports a malformed entry
         config, name = spec["config"], spec.get("name")
         if spec.get("type") == "Conv2D":
             kernel = config.get("kernel_size")
@@ -111,8 +116,8 @@ def _check_declared_sizes(arch: dict, arrays: dict[str, np.ndarray], path) -> No
                              f"{None if stored is None else list(stored.shape)}")
 
 
-def build(arch: dict) -> Sequential:
-    """Rebuild a model (with fresh weights) from an architecture description."""
+def build_layers(arch: dict) -> tuple[list, tuple[int, ...] | None]:
+    """The layers (with fresh weights) and the input shape an architecture describes."""
     layers = []
     for spec in arch["layers"]:
         cls = LAYER_TYPES.get(spec.get("type"))
@@ -122,13 +127,13 @@ def build(arch: dict) -> Sequential:
         config = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items()}
         layers.append(cls(**config, name=spec["name"]))
     shape = arch.get("input_shape")
-    return Sequential(layers, input_shape=tuple(shape) if shape else None)
+    return layers, tuple(shape) if shape else None
 
 
-def load_weights(model: Sequential, path) -> None:
+def load_weights(model, path) -> None:
     """Copy the weights in ``path`` into ``model``. Everything is checked before anything
     is assigned, so on an error the model is unchanged."""
-    _, arrays = _read(path)
+    _, arrays = read(path)
     params = model.parameters()
     for key, value in params.items():
         if key not in arrays:
@@ -150,25 +155,3 @@ def load_weights(model: Sequential, path) -> None:
             raise ValueError(f"{str(path)!r}: parameter {key!r} has non-finite values")
     for key, value in params.items():
         value[...] = arrays[key]   # in place, in the parameter's own dtype
-
-
-def load(path) -> Sequential:
-    """Rebuild the model saved at ``path`` (architecture and weights)."""
-    arch, arrays = _read(path)
-    _check_declared_sizes(arch, arrays, path)
-    try:
-        model = build(arch).astype(np.dtype(arch.get("dtype", "float32")))
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ValueError(f"{str(path)!r}: the architecture in the file is invalid "
-                         f"({type(err).__name__}: {err})") from None
-    load_weights(model, path)
-    return model
-
-
-def pretrained() -> Sequential:
-    """The small CNN trained on Fashion-MNIST that ships with minicnn (see README)."""
-    path = Path(__file__).parent / "assets" / "fashion_mnist_cnn.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"the shipped model is missing from {str(path)!r}; "
-                                "reinstall minicnn or run the training command in the README")
-    return load(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers.base import check_array
+from .validation import check_array
 
 
 class SoftmaxCrossEntropy:
@@ -21,18 +21,19 @@ class SoftmaxCrossEntropy:
         check_array(scores, label, ndim=2, name="scores")
         y = np.asarray(y)
         if not np.issubdtype(y.dtype, np.integer):
-            raise TypeError(f"{label}: expected integer class labels y, but got dtype {y.dtype}")
+            raise TypeError(f"{label}: y must hold integer class labels. "
+                            f"Received: y of dtype {y.dtype}")
         n, k = scores.shape
         if y.shape != (n,):
-            raise ValueError(f"{label}: expected y of shape [{n}] to match "
-                             f"scores{list(scores.shape)}, but got y{list(y.shape)}")
+            raise ValueError(f"{label}: y must have shape [{n}] to match scores of shape "
+                             f"{list(scores.shape)}. Received: y of shape {list(y.shape)}")
         if n == 0:
-            raise ValueError(f"{label}: expected at least one example, but got "
-                             f"scores{list(scores.shape)}")
+            raise ValueError(f"{label}: scores must hold at least one example. "
+                             f"Received: scores of shape {list(scores.shape)}")
         if n and (y.min() < 0 or y.max() >= k):
             bad = y[(y < 0) | (y >= k)][0]
-            raise ValueError(f"{label}: expected labels in [0, {k - 1}] for {k} classes, "
-                             f"but got label {bad}")
+            raise ValueError(f"{label}: y must hold labels in [0, {k - 1}] for {k} classes. "
+                             f"Received: label {bad}")
         # BEGIN SOLUTION cnn_layers
         # HINT: subtract each row's max, take log-softmax, average -log p of the true class.
         shifted = scores - scores.max(axis=1, keepdims=True)

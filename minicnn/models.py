@@ -1,4 +1,5 @@
-"""Ready-made architectures: plain functions that return a `Sequential`.
+"""Ready-made networks: plain functions that return a `Sequential`, and the shipped
+Fashion-MNIST model (`pretrained`).
 
 Each takes ``rng`` (a seed or a ``np.random.Generator``) for the initial weights, so
 the same seed gives the same network. Layers are left unnamed, so `Sequential`
@@ -7,14 +8,13 @@ names them ``conv1, relu1, pool1, conv2, ...`` in order.
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
-from .model import Sequential
+from .sequential import Sequential, load
+from .validation import as_generator, is_int
 
-
-def _generator(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+PRETRAINED_FILE = Path(__file__).parent / "assets" / "fashion_mnist_cnn.npz"
 
 
 def fashion_cnn(rng=0) -> Sequential:
@@ -31,7 +31,7 @@ def fashion_cnn(rng=0) -> Sequential:
     pool after it: pooling 7x7 to 3x3 would drop a row and a column and cost about
     a point of test accuracy. 426,122 parameters (1.7 MB as float32).
     """
-    rng = _generator(rng)
+    rng = as_generator(rng)
     return Sequential([
         Conv2D(1, 16, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
         Conv2D(16, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
@@ -54,10 +54,9 @@ def shapes_cnn(rng=0, size: int = 32, num_classes: int = 4) -> Sequential:
 
     ``size`` must be a multiple of 8 (32 by default, as in `make_shapes`).
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8 \
-            or size % 8:
+    if not is_int(size) or size < 8 or size % 8:
         raise ValueError(f"size must be a positive multiple of 8. Received: size={size!r}")
-    rng = _generator(rng)
+    rng = as_generator(rng)
     side = size // 8
     return Sequential([
         Conv2D(1, 8, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
@@ -72,7 +71,7 @@ def benchmark_cnn(rng=0) -> Sequential:
     """The network of the speed benchmark (``benchmarks/train.py``), as in the
     PyTorch comparison: conv 1->32 and 32->64 (3x3, padding 1), each followed by
     ReLU and 2x2 max-pooling, then dense 3136->128, ReLU, dense 128->10."""
-    rng = _generator(rng)
+    rng = as_generator(rng)
     return Sequential([
         Conv2D(1, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
         Conv2D(32, 64, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
@@ -80,3 +79,11 @@ def benchmark_cnn(rng=0) -> Sequential:
         Dense(64 * 7 * 7, 128, rng=rng), ReLU(),
         Dense(128, 10, rng=rng),
     ], input_shape=(1, 28, 28))
+
+
+def pretrained() -> Sequential:
+    """The `fashion_cnn` trained on Fashion-MNIST that ships with minicnn (see README)."""
+    if not PRETRAINED_FILE.is_file():
+        raise FileNotFoundError(f"the shipped model is missing from {str(PRETRAINED_FILE)!r}; "
+                                "reinstall minicnn or run the training command in the README")
+    return load(PRETRAINED_FILE)

@@ -8,16 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _check_rate(value, name: str, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite. Received: {name}={value!r}")
-    if value < low or (high is not None and value >= high):
-        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}. Received: {name}={value!r}")
-    return float(value)
+from .validation import check_number
 
 
 def _state(store: dict, key: str, p: np.ndarray) -> np.ndarray:
@@ -39,9 +30,9 @@ class SGD:
     def __init__(self, model, lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0):
         self.model = model
-        self.lr = _check_rate(lr, "lr")
-        self.momentum = _check_rate(momentum, "momentum", 0.0, 1.0)
-        self.weight_decay = _check_rate(weight_decay, "weight_decay")
+        self.lr = check_number(lr, "lr")
+        self.momentum = check_number(momentum, "momentum", 0.0, 1.0)
+        self.weight_decay = check_number(weight_decay, "weight_decay")
         self.velocity: dict[str, np.ndarray] = {}
 
     def step(self) -> None:
@@ -63,13 +54,13 @@ class Adam:
     def __init__(self, model, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
         self.model = model
-        self.lr = _check_rate(lr, "lr")
+        self.lr = check_number(lr, "lr")
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise TypeError(f"betas must be a pair of floats. Received: betas={betas!r}")
-        self.beta1 = _check_rate(betas[0], "betas[0]", 0.0, 1.0)
-        self.beta2 = _check_rate(betas[1], "betas[1]", 0.0, 1.0)
-        self.eps = _check_rate(eps, "eps")
-        self.weight_decay = _check_rate(weight_decay, "weight_decay")
+        self.beta1 = check_number(betas[0], "betas[0]", 0.0, 1.0)
+        self.beta2 = check_number(betas[1], "betas[1]", 0.0, 1.0)
+        self.eps = check_number(eps, "eps")
+        self.weight_decay = check_number(weight_decay, "weight_decay")
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
         self.t = 0

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .losses import SoftmaxCrossEntropy
-from .model import Sequential
+from .sequential import Sequential
+from .validation import as_generator, check_int
 
 
 @dataclass
@@ -107,7 +108,7 @@ class TrainStep:
     def __init__(self, model: Sequential, optimizer, workers: int = 1):
         self.model = model
         self.optimizer = optimizer
-        self.workers = _positive_int(workers, "workers")
+        self.workers = check_int(workers, "workers")
         self.replicas, self._blas, self._pool = [], None, None
         if self.workers > 1:
             from threadpoolctl import ThreadpoolController
@@ -214,6 +215,7 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
     workers : int, optional
         Threads that share each batch (see `TrainStep`); default `default_workers()`,
         the CPU cores available (at most 4). ``workers=1`` runs the plain loop. While
+        a parallel step runs, the BLAS library is held to one thread per worker.
         Runs with the same seeds and the same ``workers`` are repeatable.
 
     Raises
@@ -222,8 +224,8 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
         When a batch's loss is NaN or infinite; the message names the epoch and batch.
     """
     _check_data(model, X, y, "X", "y")
-    epochs = _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size")
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError("optimizer must have a step() method, e.g. "
                         f"minicnn.optim.Adam(model). Received: optimizer={optimizer!r}")
@@ -232,8 +234,8 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
             raise TypeError(f"val must be a pair (X_val, y_val). Received: val of type "
                             f"{type(val).__name__}")
         _check_data(model, val[0], val[1], "val[0]", "val[1]")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    workers = default_workers() if workers is None else _positive_int(workers, "workers")
+    rng = as_generator(rng)
+    workers = default_workers() if workers is None else check_int(workers, "workers")
 
     step = TrainStep(model, optimizer, workers)
     history = History()
@@ -280,7 +282,7 @@ def evaluate(model: Sequential, X: np.ndarray, y: np.ndarray,
     """Mean cross-entropy loss and accuracy of ``model`` on ``(X, y)``, in batches,
     with ``train=False`` (dropout off). Returns ``(loss, accuracy)`` as floats."""
     _check_data(model, X, y, "X", "y")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     loss_fn = SoftmaxCrossEntropy()
     total_loss, correct = 0.0, 0
     for i in range(0, len(X), batch_size):
@@ -297,7 +299,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     number of images of class ``i`` predicted as class ``j``: rows are the truth, the
     diagonal holds the correct predictions (as in scikit-learn).
     """
-    num_classes = _positive_int(num_classes, "num_classes")
+    num_classes = check_int(num_classes, "num_classes")
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -315,14 +317,6 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 # -- argument checks -------------------------------------------------------------------
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= 1. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1. Received: {name}={value!r}")
-    return int(value)
-
 
 def _check_data(model, X, y, x_name: str, y_name: str) -> None:
     """Images and labels must be arrays of matching length, finite, in the model's dtype."""
@@ -349,5 +343,5 @@ def _check_data(model, X, y, x_name: str, y_name: str) -> None:
         raise ValueError(f"{x_name} and {y_name} must have the same length. Received: "
                          f"{len(X)} images and {len(y)} labels")
     if not np.isfinite(X).all():
-        raise ValueError(f"{x_name} must hold only finite values, but it has "
+        raise ValueError(f"{x_name} must hold only finite values. Received: {x_name} with "
                          f"{int((~np.isfinite(X)).sum())} NaN or infinite entries")

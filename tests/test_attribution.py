@@ -154,8 +154,8 @@ def test_patch_larger_than_image_is_an_error():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"stride": 0}, r"stride must be >= 1\. Received: stride=0"),
-    ({"patch": 2.5}, r"patch must be an int\. Received: patch=2\.5"),
+    ({"stride": 0}, r"stride must be >= 1\. Received: stride=\(0, 0\)"),
+    ({"patch": 2.5}, r"patch must be an int or a pair of ints\. Received: patch=2\.5"),
 ])
 def test_occlusion_bad_arguments(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -189,7 +189,7 @@ def test_integrated_gradients_bad_arguments():
 
 
 def test_plot_occlusion(tmp_path):
-    from minicnn.plot_beyond import plot_occlusion
+    from minicnn.figures import plot_occlusion
 
     model, x = small_cnn(), images()
     maps = occlusion(model, x, 0, patch=4, stride=2)

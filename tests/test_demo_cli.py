@@ -110,7 +110,7 @@ def test_explain_tells_about_a_silent_neuron(tmp_path, small_model, image_file, 
     # the top-left corner of the image is black, so a neuron there may well not fire;
     # find one that does not and check the CLI says so in one line
     from minicnn import load
-    from minicnn.demo import load_for
+    from minicnn.__main__ import load_for
     model = load(small_model)
     acts = model.forward(load_for(model, image_file), until="conv1")[0]
     c, y, x = np.argwhere(acts <= 0)[0]

@@ -60,7 +60,8 @@ def test_to_image_and_shape_errors():
     x = np.array([[[-0.5, 0.5], [1.0, 2.0]]])
     np.testing.assert_array_equal(display.to_image(x), [[0.0, 0.5], [1.0, 1.0]])
     assert display.to_image(np.zeros((3, 4, 5))).shape == (4, 5, 3)
-    with pytest.raises(ValueError, match=r"one image's map of shape \(C, H, W\).*maps\[0\]"):
+    with pytest.raises(ValueError, match=r"one image's, of shape \(C, H, W\).*maps\[0\]\. "
+                                         r"Received: map of shape \[2, 1, 4, 4\]"):
         display.signed_map(np.zeros((2, 1, 4, 4)))
 
 
@@ -98,7 +99,7 @@ def test_top_neurons_picks_the_strongest_per_channel():
 def test_top_neurons_errors_and_state():
     model = hand_model()
     x = np.zeros((2, 1, 2, 2))
-    with pytest.raises(ValueError, match="top_neurons takes one image"):
+    with pytest.raises(ValueError, match=r"top_neurons: x must be one image \(1, C, H, W\)"):
         explain.top_neurons(model, x, "relu1")
     with pytest.raises(ValueError, match=r"k must be an int in \[1, 2\]"):
         explain.top_neurons(model, x[:1], "relu1", k=3)
@@ -108,7 +109,7 @@ def test_top_neurons_errors_and_state():
     assert all(layer.cache is c for layer, c in zip(model.layers, caches))
 
 
-# -- plot -------------------------------------------------------------------------
+# -- figures ----------------------------------------------------------------------
 def cnn() -> Sequential:
     rng = np.random.default_rng(0)
     return Sequential([Conv2D(1, 4, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
@@ -119,28 +120,28 @@ def cnn() -> Sequential:
 def test_grid_returns_a_figure_and_writes_a_png(tmp_path):
     from matplotlib.figure import Figure
 
-    from minicnn import plot
+    from minicnn import figures
     rows = [[np.zeros((5, 5)), np.ones((5, 5, 3)) * 0.5,
-             plot.Panel(np.zeros((5, 5)), overlay=np.eye(5))]] * 2
+             figures.Panel(np.zeros((5, 5)), overlay=np.eye(5))]] * 2
     path = tmp_path / "grid.png"
-    fig = plot.grid(rows, ["a", "b", "c"], ["row 1", "row 2"], title="T", path=path)
+    fig = figures.grid(rows, ["a", "b", "c"], ["row 1", "row 2"], title="T", path=path)
     assert isinstance(fig, Figure)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]   # no temporary file left
     assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
-    with pytest.raises(ValueError, match="every row needs 2 panels"):
-        plot.grid([[np.zeros((2, 2))] * 2, [np.zeros((2, 2))]])
+    with pytest.raises(ValueError, match="every row of panels must have 2 panels"):
+        figures.grid([[np.zeros((2, 2))] * 2, [np.zeros((2, 2))]])
     with pytest.raises(ValueError, match="row_labels must have 1 entries"):
-        plot.grid([[np.zeros((2, 2))]], row_labels=["a", "b"])
+        figures.grid([[np.zeros((2, 2))]], row_labels=["a", "b"])
 
 
 def test_compare_rules_and_neurons(tmp_path):
     from PIL import Image
 
-    from minicnn import plot
+    from minicnn import figures
     model = cnn()
     x = np.random.default_rng(1).random((2, 1, 12, 12)).astype(np.float32)
-    fig = plot.compare_rules(model, x, np.array([0, 2]), cam_layer="relu2",
+    fig = figures.compare_rules(model, x, np.array([0, 2]), cam_layer="relu2",
                              row_labels=["one", "two"], path=tmp_path / "rules.png")
     assert len(fig.axes) == 2 * 6
     assert [ax.get_title() for ax in fig.axes[:6]] == [
@@ -148,19 +149,19 @@ def test_compare_rules_and_neurons(tmp_path):
         "Grad-CAM\n(relu2)", "guided Grad-CAM"]
     assert Image.open(tmp_path / "rules.png").size[0] > 500
     neurons = [explain.top_neurons(model, x[i:i + 1], "relu2", 1)[0] for i in range(2)]
-    fig = plot.compare_neurons(model, x, neurons, path=tmp_path / "neurons.png", show="abs")
+    fig = figures.compare_neurons(model, x, neurons, path=tmp_path / "neurons.png", show="abs")
     assert len(fig.axes) == 2 * 5
     assert fig.axes[1].get_title() == "receptive field"
     assert fig.axes[0].get_ylabel().startswith("relu2 ch ")
     assert (tmp_path / "neurons.png").is_file()
-    fig = plot.compare_neurons(model, x, neurons, crop=False, modes=["guided"])
+    fig = figures.compare_neurons(model, x, neurons, crop=False, modes=["guided"])
     assert [ax.get_title() for ax in fig.axes] == ["input", "guided backprop", "", ""]
     with pytest.raises(ValueError, match="show must be one of"):
-        plot.compare_rules(model, x, 0, show="fancy")
+        figures.compare_rules(model, x, 0, show="fancy")
 
 
 def test_support_box_is_the_square_around_the_non_zero_pixels():
-    from minicnn.plot import support_box
+    from minicnn.figures import support_box
     m = np.zeros((1, 10, 10))
     m[0, 2, 3] = 1.0
     m[0, 4, 3] = -1.0
@@ -173,7 +174,43 @@ def test_support_box_is_the_square_around_the_non_zero_pixels():
 
 
 def test_importing_minicnn_does_not_import_matplotlib():
-    code = ("import sys, minicnn, minicnn.explain, minicnn.demo; "
+    code = ("import sys, minicnn, minicnn.explain, minicnn.figures, minicnn.__main__; "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- which layers to explain ---------------------------------------------------------------
+def test_conv_activations_and_cam_layer():
+    model = Sequential([Conv2D(1, 2, 3), ReLU(), MaxPool2D(2), Conv2D(2, 2, 3), Flatten(),
+                        Dense(2, 2)])
+    # conv1 is followed by its ReLU, conv2 by nothing that rectifies it
+    assert explain.conv_activations(model) == ["relu1", "conv2"]
+    assert explain.cam_layer(model) == "conv2"
+    assert explain.cam_layer(Sequential([Flatten(), Dense(4, 2)])) is None
+
+
+def test_busiest_channels_orders_by_mean_peak():
+    model = hand_model()
+    # relu1 channel 0 = relu(x), channel 1 = relu(-x): peaks per image (0: 3 vs 1) and
+    # (1: 1 vs 4); means 2 vs 2.5, so channel 1 first
+    x = np.array([[[[3.0, -1.0], [0.0, 0.0]]], [[[1.0, -4.0], [0.0, 0.0]]]])
+    assert explain.busiest_channels(model, x, "relu1", 2) == [1, 0]
+    assert explain.busiest_channels(model, x, "relu1", 1) == [1]
+    with pytest.raises(ValueError, match=r"busiest_channels: n must be >= 1\. Received: n=0"):
+        explain.busiest_channels(model, x, "relu1", 0)
+
+
+def test_explain_image_summary_and_target_range(tmp_path):
+    from minicnn import figures
+    model = hand_model()
+    x = np.array([[[[1.0, -5.0], [3.0, 0.5]]]])
+    with pytest.warns(UserWarning, match="does not fire"):   # channel 1 at (1, 0) is silent
+        summary = figures.explain_image(model, x, Neuron("relu1", 1, 1, 0), modes=("guided",),
+                                        path=tmp_path / "n.png")
+    assert summary.startswith(f"{tmp_path / 'n.png'}: neuron relu1[channel=1, y=1, x=0] "
+                              "under guided; predicted class ")
+    assert (tmp_path / "n.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match=r"target must be a class in \[0, 1\] \(the model has "
+                                         r"2 classes\)\. Received: target=2"):
+        figures.explain_image(model, x, 2)

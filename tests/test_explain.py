@@ -341,7 +341,8 @@ def test_bad_target_type():
 
 def test_dtype_mismatch_is_a_type_error():
     model = random_net().astype(np.float32)
-    with pytest.raises(TypeError, match=r"expected x of dtype float32 .* but got float64"):
+    with pytest.raises(TypeError, match=r"x must have dtype float32 .* Received: x of "
+                                        r"dtype float64"):
         explain.gradient(model, np.zeros((1, 2, 7, 7)), 0)
 
 

@@ -177,11 +177,12 @@ def test_grad_cam_leaves_the_model_as_it_was():
 def test_grad_cam_errors():
     model = small_cnn()
     x = np.zeros((1, 1, 10, 10))
-    with pytest.raises(ValueError, match=r"layer 'fc1' gives \[1, 3\]; pick a conv layer"):
+    with pytest.raises(ValueError, match=r"pick a conv layer\. Received: layer='fc1' with output "
+                                         r"of shape \[1, 3\]"):
         explain.grad_cam(model, x, 0, "fc1")
     with pytest.raises(ValueError, match="stop layer 'conv2' comes after the target's layer"):
         explain.grad_cam(model, x, Neuron("relu1", 0, 0, 0), "conv2")
     with pytest.raises(KeyError, match="no layer named 'conv7'"):
         explain.grad_cam(model, x, 0, "conv7")
-    with pytest.raises(ValueError, match=r"grad_cam needs images x of shape \(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"grad_cam: x must be images of shape \(N, C, H, W\)"):
         explain.grad_cam(Sequential([Dense(4, 2, dtype=np.float64)]), np.zeros((1, 4)), 0, "fc1")

@@ -293,7 +293,7 @@ CORRUPT = {
     "bad json": (write_bad_json, r"the architecture JSON is corrupt"),
     "wrong format": (write_wrong_format, r"is not a minicnn model file \(format 'keras'\)"),
     "string weights": (write_string_weights,
-                       r"parameter 'conv1.b' must hold floats, but has dtype <U1 in the file"),
+                       r"parameter 'conv1.b' must hold floats\. Received: dtype <U1 in the file"),
 }
 
 

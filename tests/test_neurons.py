@@ -152,7 +152,7 @@ def test_the_search_runs_in_batches():
 
 
 def test_plot_top_patches(tmp_path):
-    from minicnn.plot_beyond import plot_top_patches
+    from minicnn.figures import plot_top_patches
 
     model, X = cnn(), dataset()
     with warnings.catch_warnings():

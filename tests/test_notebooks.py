@@ -1,4 +1,4 @@
-"""The lecture notebooks run top to bottom in a fresh kernel, and the HTML renderer works."""
+"""The lecture notebooks run top to bottom in a fresh kernel, and render as HTML."""
 
 import base64
 import subprocess
@@ -34,26 +34,20 @@ def test_notebook_is_committed_without_outputs(path):
                 f"{path.name}: strip outputs before committing"
 
 
-def test_markdown_subset():
-    html = notebooks.markdown_to_html("# Title\n\nSome `code` and **bold** *it*.\n\n- a\n- b <x>")
-    assert html == ("<h1>Title</h1>\n<p>Some <code>code</code> and <strong>bold</strong> "
-                    "<em>it</em>.</p>\n<ul><li>a</li><li>b &lt;x&gt;</li></ul>")
-
-
-def test_html_embeds_png_and_text():
+def test_html_shows_tables_code_and_embedded_png():
     png = base64.b64encode(b"\x89PNG fake").decode()
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("## Hello"),
+        nbformat.v4.new_markdown_cell("## Hello\n\n| rule | mask |\n|---|---|\n| guided | both |"),
         nbformat.v4.new_code_cell("print(1)", outputs=[
             nbformat.v4.new_output("stream", name="stdout", text="1\n"),
             nbformat.v4.new_output("display_data", data={"image/png": png}),
         ]),
     ])
     page = notebooks.to_html(nb, title="t")
-    assert "<h2>Hello</h2>" in page
-    assert '<pre class="code">print(1)</pre>' in page
-    assert f'src="data:image/png;base64,{png}"' in page
-    assert '<pre class="out">1\n</pre>' in page
+    assert "<title>t</title>" in page
+    assert "Hello" in page and "<table>" in page and "<td>guided</td>" in page
+    assert "print" in page
+    assert f"data:image/png;base64,{png}" in page
 
 
 def test_cli_executes_and_renders(tmp_path):
@@ -66,4 +60,15 @@ def test_cli_executes_and_renders(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "html" / "one.html").read_text()
-    assert '<pre class="out">42\n</pre>' in page
+    assert "<pre>42\n</pre>" in page   # the cell's output
+
+
+def test_html_without_nbconvert_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from minicnn.__main__ import main
+    monkeypatch.setattr(notebooks, "has_nbconvert", lambda: False)
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), folder / "one.ipynb")
+    assert main(["notebooks", "--execute", "--folder", str(folder), "--html", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--html needs nbconvert" in err and "[html]" in err

@@ -31,7 +31,8 @@ def test_spearman_basic_properties():
     assert spearman(x, np.exp(x)) == pytest.approx(1.0)          # any increasing map
     assert spearman(x, -x ** 3) == pytest.approx(-1.0)
     assert np.isnan(spearman(x, np.zeros(50)))                    # constant: undefined
-    with pytest.raises(ValueError, match=r"same shape, but got \[2\] and \[3\]"):
+    with pytest.raises(ValueError, match=r"same shape\. Received: a of shape \[2\] and b "
+                                         r"of shape \[3\]"):
         spearman(np.zeros(2), np.zeros(3))
 
 
@@ -138,7 +139,7 @@ def test_randomization_bad_method():
 
 
 def test_plot_randomization(tmp_path):
-    from minicnn.plot_beyond import plot_randomization
+    from minicnn.figures import plot_randomization
 
     model, x = cnn(), images()
     cascades = {name: randomization_test(model, x, 1, method=name, rng=0, return_maps=True)
@@ -151,7 +152,7 @@ def test_plot_randomization(tmp_path):
 
 def test_beyond_figures_on_a_small_model(tmp_path):
     from minicnn import models
-    from minicnn.demo_beyond import beyond_figures
+    from minicnn.figures import beyond_figures
 
     figures = beyond_figures(tmp_path, model=models.fashion_cnn(rng=0), n_search=60)
     assert [path.name for path, _ in figures] == ["top_patches.png", "randomization.png"]

@@ -3,10 +3,14 @@
 The core is `gradient(model, x, target, mode)`: one forward pass, a seed planted on
 the target's layer, one backward pass under a ReLU rule (see ``minicnn/layers/relu.py``).
 `saliency`, `deconvnet` and `guided_backprop` are that function with the mode fixed;
-`grad_cam` and `guided_grad_cam` build on it. ``display`` turns maps into images.
-See docs/explain.md.
+`grad_cam` and `guided_grad_cam` build on it. ``display`` turns maps into images;
+``activations`` picks layers and neurons to explain. Beyond the lecture:
+``attribution`` (SmoothGrad, integrated gradients, occlusion), ``neurons`` (top
+patches) and ``sanity`` (randomisation test, localisation). See docs/explain.md.
 """
 
+from .activations import busiest_channels, cam_layer, conv_activations, top_neurons
+from .attribution import integrated_gradients, occlusion, smooth_grad
 from .core import (
     Channel,
     Neuron,
@@ -30,22 +34,20 @@ from .display import (
     positive_saliency,
     signed_map,
     to_image,
-    top_neurons,
 )
 from .gradcam import bilinear_resize, grad_cam, guided_grad_cam
+from .neurons import TopPatches, receptive_field, top_patches
+from .sanity import localization, randomization_test, spearman
 
 __all__ = [
+    # the lecture: targets, the three rules, Grad-CAM
     "Neuron", "Channel", "Seed", "gradient", "saliency", "deconvnet", "guided_backprop",
     "grad_cam", "guided_grad_cam", "bilinear_resize", "backprop", "neuron_gradient",
     "target_gradient", "target_layer", "seed_for", "target_score", "preserved_state",
+    # maps as pictures; which layers and neurons to explain
     "signed_map", "positive_saliency", "negative_saliency", "abs_max", "clip_percentile",
-    "to_image", "top_neurons",
+    "to_image", "top_neurons", "conv_activations", "cam_layer", "busiest_channels",
+    # beyond the lecture
+    "smooth_grad", "integrated_gradients", "occlusion", "top_patches", "TopPatches",
+    "receptive_field", "randomization_test", "localization", "spearman",
 ]
-
-# Beyond the lecture: SmoothGrad, integrated gradients, occlusion, top patches, sanity checks.
-from .attribution import integrated_gradients, occlusion, smooth_grad  # noqa: E402
-from .neurons import TopPatches, receptive_field, top_patches  # noqa: E402
-from .sanity import localization, randomization_test, spearman  # noqa: E402
-
-__all__ += ["smooth_grad", "integrated_gradients", "occlusion", "top_patches", "TopPatches",
-            "receptive_field", "randomization_test", "localization", "spearman"]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Sequential
+from ..sequential import Sequential
+from ..validation import as_generator, check_int, pair
 from .core import (
     Channel,
     Neuron,
@@ -31,20 +32,7 @@ from .core import (
 )
 
 
-# -- small helpers shared by attribution, neurons and sanity -------------------------
-def check_int(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, or a TypeError/ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int. Received: {name}={value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
-def _generator(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
+# -- small helpers -----------------------------------------------------------------
 def _check_images(model: Sequential, x) -> np.ndarray:
     check_input(model, x)
     if x.ndim != 4:
@@ -136,7 +124,7 @@ def smooth_grad(model: Sequential, x: np.ndarray, target, n_samples: int = 25,
     if isinstance(noise, bool) or not np.isscalar(noise) or not np.isfinite(noise) \
             or noise < 0:
         raise ValueError(f"noise must be a finite number >= 0. Received: noise={noise!r}")
-    rng = _generator(rng)
+    rng = as_generator(rng)
     n = len(x)
     value_range = x.reshape(n, -1).max(axis=1) - x.reshape(n, -1).min(axis=1)
     sigma = (noise * value_range).reshape(n, 1, 1, 1)
@@ -236,8 +224,8 @@ def occlusion(model: Sequential, x: np.ndarray, target, patch=8, stride=4, fill:
     """
     x = _check_images(model, x)
     batch_size = check_int(batch_size, "batch_size")
-    ph, pw = _pair(patch, "patch")
-    sh, sw = _pair(stride, "stride")
+    ph, pw = pair(patch, "patch")
+    sh, sw = pair(stride, "stride")
     n, _, h, w = x.shape
     if ph > h or pw > w:
         raise ValueError(f"patch must fit in the {h}x{w} image. Received: patch={patch!r}")
@@ -257,9 +245,3 @@ def occlusion(model: Sequential, x: np.ndarray, target, patch=8, stride=4, fill:
             count[i:i + ph, j:j + pw] += 1
     return (drop_sum / count).astype(x.dtype)
 
-
-def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return check_int(value[0], name), check_int(value[1], name)
-    value = check_int(value, name)
-    return value, value

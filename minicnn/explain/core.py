@@ -50,8 +50,10 @@ from typing import Union
 
 import numpy as np
 
-from ..layers import RELU_MODES, ReLU
-from ..model import Sequential, relu_mode
+from ..layers import ReLU
+from ..layers.relu import check_mode
+from ..sequential import Sequential, relu_mode
+from ..validation import is_int, shape_of
 
 
 @dataclass(frozen=True)
@@ -102,25 +104,21 @@ class Seed:
 Target = Union[int, np.ndarray, Neuron, Channel, Seed]
 
 
-# -- checking the inputs -------------------------------------------------------------
-def check_mode(mode: str) -> str:
-    if mode not in RELU_MODES:
-        raise ValueError(f"mode must be one of {RELU_MODES}. Received: mode={mode!r}")
-    return mode
-
-
+# -- checking the inputs (the ReLU mode is checked by layers.relu.check_mode) ---------
 def check_input(model: Sequential, x) -> np.ndarray:
     """Check ``x`` is a batch ``(N, ...)`` in the model's dtype; return it unchanged."""
     if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a minicnn Sequential, but got {type(model).__name__}")
+        raise TypeError(f"model must be a minicnn Sequential. Received: model of type "
+                        f"{type(model).__name__}")
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array (N, C, H, W), but got {type(x).__name__}")
+        raise TypeError(f"x must be a numpy array (N, C, H, W). Received: x of type "
+                        f"{type(x).__name__}")
     if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"x must be a non-empty batch (N, C, H, W), but got x{list(x.shape)}; "
-                         "for one image use x[None]")
+        raise ValueError(f"x must be a non-empty batch (N, C, H, W); for one image use "
+                         f"x[None]. Received: {shape_of('x', x)}")
     if x.dtype != model.dtype:
-        raise TypeError(f"expected x of dtype {model.dtype} (the model's dtype), but got "
-                        f"{x.dtype}; convert it with x.astype(model.dtype)")
+        raise TypeError(f"x must have dtype {model.dtype} (the model's dtype); convert it "
+                        f"with x.astype(model.dtype). Received: x of dtype {x.dtype}")
     return x
 
 
@@ -135,7 +133,7 @@ def target_layer(model: Sequential, target: Target) -> str:
 
 
 def _check_index(value, size: int, what: str, target, shape) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{what} of {target!r} must be an int. Received: {what}={value!r}")
     if not 0 <= value < size:
         raise ValueError(f"{target!r} is outside the output of layer {target.layer!r}: "
@@ -156,12 +154,12 @@ def check_neuron(neuron: Neuron, out: np.ndarray) -> None:
 
 def class_indices(target, n: int, n_classes: int) -> np.ndarray:
     """An int or an (N,) int array of class indices, checked, as an (N,) array."""
-    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+    if is_int(target):
         classes = np.full(n, int(target))
     elif isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.integer):
         if target.shape != (n,):
-            raise ValueError(f"a class target array must have shape (N,) = ({n},), one class "
-                             f"per image, but got shape {target.shape}")
+            raise ValueError(f"a class target array must have shape (N,) = ({n},), one "
+                             f"class per image. Received: {shape_of('target', target)}")
         classes = target
     else:
         raise TypeError("target must be an int class, an (N,) int array, Neuron, Channel, Seed "
@@ -194,11 +192,11 @@ def seed_for(model: Sequential, target: Target, out: np.ndarray) -> np.ndarray:
         if array.shape not in (out.shape, out.shape[1:]):
             raise ValueError(f"a seed for layer {target.layer!r} must have the shape of its "
                              f"output {list(out.shape)} (or of one image's part, "
-                             f"{list(out.shape[1:])}), but got {list(array.shape)}")
+                             f"{list(out.shape[1:])}). Received: {shape_of('seed', array)}")
         return np.broadcast_to(array.astype(out.dtype), out.shape).copy()
     if out.ndim != 2:
-        raise ValueError(f"a class target needs a model whose output is (N, classes), but this "
-                         f"model's output is {list(out.shape)}")
+        raise ValueError(f"a class target needs a model whose output is (N, classes). "
+                         f"Received: a model output of shape {list(out.shape)}")
     classes = class_indices(target, n, out.shape[1])
     seed = np.zeros_like(out)
     seed[np.arange(n), classes] = 1

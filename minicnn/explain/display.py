@@ -12,8 +12,6 @@ for three channels, ready for ``plt.imshow`` (gray colormap for 2-D arrays).
 `abs_max`              max of ``|g|`` over channels (Simonyan et al.)
 `clip_percentile`      scale a map to [0, 1], clipping at a percentile
 `to_image`             an input image (C, H, W) as (H, W) or (H, W, 3)
-`top_neurons`          the most strongly activated neurons of a layer
-                       (Zeiler & Fergus), to use as targets
 =====================  =====================================================
 
 Gradients are heavy-tailed: a handful of pixels can be ten times larger than the
@@ -25,9 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Sequential
-from .core import Neuron, check_input, preserved_state
-
 
 def _hwc(g: np.ndarray) -> np.ndarray:
     """(C, H, W) -> (H, W) when C == 1, (H, W, C) otherwise; (H, W) is kept."""
@@ -36,8 +31,8 @@ def _hwc(g: np.ndarray) -> np.ndarray:
         return g
     if g.ndim == 3:
         return g[0] if g.shape[0] == 1 else g.transpose(1, 2, 0)
-    raise ValueError(f"expected one image's map of shape (C, H, W) or (H, W), but got "
-                     f"{list(g.shape)}; index the batch first, e.g. maps[0]")
+    raise ValueError(f"the map must be one image's, of shape (C, H, W) or (H, W); index the "
+                     f"batch first, e.g. maps[0]. Received: map of shape {list(g.shape)}")
 
 
 def _scale(values: np.ndarray, percentile: float) -> float:
@@ -101,46 +96,3 @@ def to_image(x: np.ndarray) -> np.ndarray:
     """An input image ``(C, H, W)`` (or ``(H, W)``) as ``(H, W)`` or ``(H, W, 3)``,
     clipped to [0, 1]."""
     return np.clip(_hwc(x), 0.0, 1.0)
-
-
-def top_neurons(model: Sequential, x: np.ndarray, layer: str, k: int = 4,
-                distinct_channels: bool = True) -> list[Neuron]:
-    """The ``k`` most strongly activated neurons of ``layer`` for one image.
-
-    Following Zeiler & Fergus 2014, with ``distinct_channels=True`` each feature map
-    contributes at most its strongest neuron, so the ``k`` neurons come from ``k``
-    different channels; otherwise the ``k`` largest values anywhere. Name a ReLU
-    layer (``"relu3"``) for the feature maps after the non-linearity.
-
-    Parameters
-    ----------
-    x : (1, C, H, W) array in ``model.dtype``: one image
-    layer : str
-    k : int, at most the number of candidates
-
-    Returns
-    -------
-    list of `Neuron`, strongest first. The model is left as it was.
-    """
-    check_input(model, x)
-    if x.shape[0] != 1:
-        raise ValueError(f"top_neurons takes one image (1, C, H, W), but got x{list(x.shape)}; "
-                         "call it once per image")
-    with preserved_state(model):
-        out = model.forward(x, until=layer)[0]
-    if out.ndim == 1:
-        candidates = [(float(v), (c,)) for c, v in enumerate(out)]
-    elif out.ndim == 3:
-        if distinct_channels:
-            flat = out.reshape(out.shape[0], -1).argmax(axis=1)
-            positions = [(c, *np.unravel_index(i, out.shape[1:])) for c, i in enumerate(flat)]
-        else:
-            positions = [tuple(p) for p in np.ndindex(*out.shape)]
-        candidates = [(float(out[p]), p) for p in positions]
-    else:
-        raise ValueError(f"layer {layer!r} has output {list(out.shape)} per image; "
-                         "expected (C, H, W) or (features,)")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(candidates):
-        raise ValueError(f"k must be an int in [1, {len(candidates)}]. Received: k={k!r}")
-    candidates.sort(key=lambda vp: -vp[0])   # stable: ties keep channel order
-    return [Neuron(layer, *(int(i) for i in p)) for _, p in candidates[:k]]

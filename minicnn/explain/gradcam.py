@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import Sequential
+from ..sequential import Sequential
 from .core import Target, check_input, guided_backprop, preserved_state, target_gradient
 
 
@@ -49,8 +49,8 @@ def bilinear_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     interpolated separately: ``out[n] = Rh @ maps[n] @ Rw.T``.
     """
     if maps.ndim != 3:
-        raise ValueError(f"bilinear_resize expects maps of shape (N, h, w), but got "
-                         f"{list(maps.shape)}")
+        raise ValueError(f"bilinear_resize: maps must have shape (N, h, w). "
+                         f"Received: maps of shape {list(maps.shape)}")
     rows = _interpolation_matrix(maps.shape[1], size[0], maps.dtype)
     cols = _interpolation_matrix(maps.shape[2], size[1], maps.dtype)
     return rows @ maps @ cols.T
@@ -77,13 +77,14 @@ def grad_cam(model: Sequential, x: np.ndarray, target: Target, layer: str) -> np
     """
     check_input(model, x)
     if x.ndim != 4:
-        raise ValueError(f"grad_cam needs images x of shape (N, C, H, W), but got "
-                         f"x{list(x.shape)}")
+        raise ValueError(f"grad_cam: x must be images of shape (N, C, H, W). "
+                         f"Received: x of shape {list(x.shape)}")
     with preserved_state(model):
         acts = model.forward(x, until=layer)
         if acts.ndim != 4:
-            raise ValueError(f"grad_cam needs a layer with (N, K, h, w) output, but layer "
-                             f"{layer!r} gives {list(acts.shape)}; pick a conv layer")
+            raise ValueError(f"grad_cam: layer must have an (N, K, h, w) output; pick a conv "
+                             f"layer. Received: layer={layer!r} with output of shape "
+                             f"{list(acts.shape)}")
         grads = target_gradient(model, x, target, "standard", stop=layer)
     weights = grads.mean(axis=(2, 3))                                   # (N, K)
     cam = np.maximum(np.einsum("nk,nkhw->nhw", weights, acts), 0)       # (N, h, w)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..layers import RELU_MODES, AvgPool2D, Conv2D, Dropout, MaxPool2D, ReLU
-from ..model import Sequential
-from .attribution import check_int
+from ..layers import AvgPool2D, Conv2D, Dropout, MaxPool2D, ReLU
+from ..layers.relu import check_mode
+from ..sequential import Sequential
+from ..validation import check_int, is_int
 from .core import Neuron, check_input, gradient, preserved_state
 
 
@@ -141,8 +142,7 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
     if X.ndim != 4:
         raise ValueError(f"X must be an (N, C, H, W) array. Received: X of shape "
                          f"{list(np.shape(X))}")
-    if mode not in RELU_MODES:
-        raise ValueError(f"mode must be one of {RELU_MODES}. Received: mode={mode!r}")
+    check_mode(mode)
     k = check_int(k, "k")
     batch_size = check_int(batch_size, "batch_size")
     if k > len(X):
@@ -151,11 +151,10 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
     with preserved_state(model):
         out_shape = model.forward(X[:1], until=layer).shape
     if len(out_shape) != 4:
-        raise ValueError(f"layer must have a spatial (N, C, H, W) output, but {layer!r} "
-                         f"gives {list(out_shape)}. Received: layer={layer!r}")
+        raise ValueError(f"layer must have a spatial (N, C, H, W) output. Received: "
+                         f"layer={layer!r} with output of shape {list(out_shape)}")
     n_channels = out_shape[1]
-    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
-            or not 0 <= channel < n_channels:
+    if not is_int(channel) or not 0 <= channel < n_channels:
         raise ValueError(f"channel must be an int in [0, {n_channels - 1}] for layer "
                          f"{layer!r}. Received: channel={channel!r}")
     indices, activations, positions = strongest_activations(model, X, layer, channel, k,

@@ -22,7 +22,8 @@ import warnings
 import numpy as np
 
 from ..layers import Conv2D, Dense, ReLU
-from ..model import Sequential
+from ..sequential import Sequential
+from ..validation import as_generator
 from .attribution import integrated_gradients, occlusion, smooth_grad
 from .core import deconvnet, guided_backprop, saliency
 from .gradcam import grad_cam, guided_grad_cam
@@ -59,8 +60,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
-        raise ValueError(f"spearman: expected arrays of the same shape, but got "
-                         f"{list(a.shape)} and {list(b.shape)}")
+        raise ValueError(f"spearman: a and b must have the same shape. Received: a of shape "
+                         f"{list(a.shape)} and b of shape {list(b.shape)}")
     ra, rb = rankdata(a), rankdata(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denominator = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
@@ -155,7 +156,7 @@ def _explainer(model: Sequential, method, method_kwargs: dict, seed: int):
         kwargs.setdefault("layer", _last_conv(model))
     fn = methods[method]
     if method == "smooth_grad":
-        return lambda m, x, t: fn(m, x, t, rng=np.random.default_rng(seed), **kwargs)
+        return lambda m, x, t: fn(m, x, t, rng=as_generator(seed), **kwargs)
     return lambda m, x, t: fn(m, x, t, **kwargs)
 
 
@@ -245,7 +246,7 @@ def randomization_test(model: Sequential, x: np.ndarray, target,
     if _check_x.ndim != 4:
         raise ValueError(f"x must be an (N, C, H, W) array. Received: x of shape "
                          f"{list(_check_x.shape)}")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     seed = int(rng.integers(2 ** 31))
     explain = _explainer(model, method, method_kwargs, seed)
     layers = [layer.name for layer in reversed(model.layers) if layer.params]

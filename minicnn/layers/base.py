@@ -1,4 +1,5 @@
-"""The `Layer` base class and the small input checks every layer shares.
+"""The `Layer` base class. The input checks every layer shares are in
+``minicnn/validation.py``.
 
 A layer holds its parameters in ``params`` and the gradients of the loss with
 respect to them in ``grads`` (same keys). ``forward`` remembers what
@@ -30,7 +31,7 @@ class Layer:
 
     def __init__(self, name: str | None = None):
         if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"name must be a non-empty string, but got {name!r}")
+            raise TypeError(f"name must be a non-empty string. Received: name={name!r}")
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -85,62 +86,3 @@ class Layer:
         if self.name:
             args = f"{args}, name={self.name!r}" if args else f"name={self.name!r}"
         return f"{type(self).__name__}({args})"
-
-
-def check_array(x, label: str, ndim: int | None = None, name: str = "input") -> np.ndarray:
-    """Check that ``x`` is a float32/float64 array of ``ndim`` dimensions.
-
-    Raises TypeError for non-arrays or other dtypes (float16, ints) and
-    ValueError for the wrong number of dimensions. Returns ``x`` unchanged.
-    """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{label}: expected {name} to be a numpy array, "
-                        f"but got {type(x).__name__}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{label}: expected {name} of dtype float32 or float64, "
-                        f"but got {x.dtype}; convert it with x.astype(np.float32)")
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{label}: expected {name} with {ndim} dimensions, but got "
-                         f"{name}{list(x.shape)} with {x.ndim}")
-    return x
-
-
-def check_param_dtype(x: np.ndarray, dtype: np.dtype, label: str) -> None:
-    """Layers with parameters compute in their parameters' dtype and never upcast."""
-    if x.dtype != dtype:
-        raise TypeError(f"{label}: expected input of dtype {dtype} (the parameters' dtype), "
-                        f"but got {x.dtype}; convert the input or call model.astype(...)")
-
-
-def check_dout(dout, out_shape: tuple[int, ...], label: str, dtype=None) -> np.ndarray:
-    """Check that the upstream gradient matches the forward output's shape (and, when
-    ``dtype`` is given, its dtype, so that a float64 dout never upcasts a float32 layer)."""
-    check_array(dout, label, name="dout")
-    if dtype is not None and dout.dtype != dtype:
-        raise TypeError(f"{label}: expected dout of dtype {dtype} (the forward pass's dtype), "
-                        f"but got {dout.dtype}")
-    if dout.shape != tuple(out_shape):
-        raise ValueError(f"{label}: expected dout of shape {list(out_shape)} (the "
-                         f"forward output's shape), but got dout{list(dout.shape)}")
-    return dout
-
-
-def pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
-    """Turn ``3`` into ``(3, 3)``; check a pair of ints is at least ``minimum``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                       for v in value)):
-        raise TypeError(f"{name} must be an int or a pair of ints. Received: {name}={value!r}")
-    if min(value) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}. Received: {name}={tuple(value)!r}")
-    return int(value[0]), int(value[1])
-
-
-def positive_int(value, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
-    return int(value)

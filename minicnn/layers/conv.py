@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import as_generator, check_array, check_dout, check_int, check_param_dtype, pair
 from ._fast import columns_are_small, conv_backward, conv_forward, pad_images
-from .base import Layer, check_array, check_dout, check_param_dtype, pair, positive_int
+from .base import Layer
 
 
 def conv_output_size(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int],
@@ -112,14 +113,14 @@ class Conv2D(Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  *, rng=None, dtype=np.float32, name: str | None = None):
         super().__init__(name)
-        self.in_channels = positive_int(in_channels, "in_channels")
-        self.out_channels = positive_int(out_channels, "out_channels")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.out_channels = check_int(out_channels, "out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding", minimum=0)
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        rng = as_generator(rng)
         w = rng.standard_normal((self.out_channels, self.in_channels, kh, kw))
         w *= np.sqrt(2.0 / fan_in)              # in place: no second float64 copy
         self.params = {"W": w.astype(dtype, copy=False),
@@ -170,9 +171,10 @@ class Conv2D(Layer):
         check_array(x, label, ndim=4)
         check_param_dtype(x, self.params["W"].dtype, label)
         if x.shape[1] != self.in_channels:
-            raise ValueError(f"{label}: expected input{list(x.shape)} to have "
-                             f"{self.in_channels} channels, but got {x.shape[1]} channels")
+            raise ValueError(f"{label}: input must have {self.in_channels} channels "
+                             f"(dimension 1). Received: input of shape {list(x.shape)}")
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
-            raise ValueError(f"{label}: input{list(x.shape)} with padding {self.padding} is "
-                             f"smaller than the kernel {self.kernel_size}")
+            raise ValueError(f"{label}: input plus padding {self.padding} must be at least "
+                             f"the kernel {self.kernel_size}. Received: input of shape "
+                             f"{list(x.shape)}")

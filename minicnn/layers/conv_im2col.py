@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import pair
 from ._fast import col2im, im2col, pad_images
-from .base import pair
 
 
 def conv_forward_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_array, check_dout, check_param_dtype, positive_int
+from ..validation import as_generator, check_array, check_dout, check_int, check_param_dtype
+from .base import Layer
 
 
 class Dense(Layer):
@@ -29,9 +30,9 @@ class Dense(Layer):
     def __init__(self, in_features: int, out_features: int, *, rng=None, dtype=np.float32,
                  name: str | None = None):
         super().__init__(name)
-        self.in_features = positive_int(in_features, "in_features")
-        self.out_features = positive_int(out_features, "out_features")
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.in_features = check_int(in_features, "in_features")
+        self.out_features = check_int(out_features, "out_features")
+        rng = as_generator(rng)
         w = rng.standard_normal((self.in_features, self.out_features))
         w *= np.sqrt(2.0 / self.in_features)    # in place: no second float64 copy
         self.params = {"W": w.astype(dtype, copy=False),
@@ -50,8 +51,8 @@ class Dense(Layer):
         check_array(x, label, ndim=2)
         check_param_dtype(x, self.params["W"].dtype, label)
         if x.shape[1] != self.in_features:
-            raise ValueError(f"{label}: expected input{list(x.shape)} to have "
-                             f"{self.in_features} features, but got {x.shape[1]}")
+            raise ValueError(f"{label}: input must have {self.in_features} features "
+                             f"(dimension 1). Received: input of shape {list(x.shape)}")
         self.cache = x
         # BEGIN SOLUTION cnn_layers
         # HINT: one matrix product plus the bias.
@@ -80,8 +81,8 @@ class Flatten(Layer):
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         check_array(x, self._label())
         if x.ndim < 2:
-            raise ValueError(f"{self._label()}: expected input with a batch dimension "
-                             f"and at least one more, but got input{list(x.shape)}")
+            raise ValueError(f"{self._label()}: input must have a batch dimension and at "
+                             f"least one more. Received: input of shape {list(x.shape)}")
         self.cache = (x.shape, x.dtype)
         return x.reshape(x.shape[0], -1).copy()
 

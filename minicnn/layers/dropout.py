@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_array, check_dout
+from ..validation import as_generator, check_array, check_dout, check_number
+from .base import Layer
 
 
 class Dropout(Layer):
@@ -21,12 +22,8 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, *, rng=None, name: str | None = None):
         super().__init__(name)
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-            raise TypeError(f"p must be a float in [0, 1). Received: p={p!r}")
-        if not 0 <= p < 1:
-            raise ValueError(f"p must be in [0, 1). Received: p={p!r}")
-        self.p = float(p)
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.p = check_number(p, "p", 0, 1)
+        self.rng = as_generator(rng)
 
     def config(self) -> dict:
         return {"p": self.p}

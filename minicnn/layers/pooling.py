@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_array, check_dout, pair
+from ..validation import check_array, check_dout, pair
+from .base import Layer
 from .conv import conv_output_size
 
 
@@ -84,8 +85,8 @@ class _Pool2D(Layer):
         check_array(x, self._label(), ndim=4)
         kh, kw = self.kernel_size
         if x.shape[2] < kh or x.shape[3] < kw:
-            raise ValueError(f"{self._label()}: input{list(x.shape)} is smaller than the "
-                             f"pooling window {self.kernel_size}")
+            raise ValueError(f"{self._label()}: input must be at least the pooling window "
+                             f"{self.kernel_size}. Received: input of shape {list(x.shape)}")
 
 
 class MaxPool2D(_Pool2D):

@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_array, check_dout
+from ..validation import check_array, check_choice, check_dout
+from .base import Layer
 
 RELU_MODES = ("standard", "deconvnet", "guided")
 
 
+def check_mode(mode: str) -> str:
+    """``mode`` if it names one of the three rules, else a ValueError listing them.
+    The one check of a ReLU mode: layers, models and explanations all call it."""
+    return check_choice(mode, "mode", RELU_MODES)
+
+
 def relu_backward(x: np.ndarray, dout: np.ndarray, mode: str = "standard") -> np.ndarray:
     """The three ReLU backward rules, side by side. Returns a new array like ``dout``."""
+    check_mode(mode)
     # BEGIN SOLUTION cnn_layers guided_backprop
     # HINT: one line per mode: standard dout*(x>0), deconvnet dout*(dout>0), guided both masks.
     if mode == "standard":    # backprop: pass g where the input was positive (Simonyan et al. 2013)
@@ -34,7 +42,6 @@ def relu_backward(x: np.ndarray, dout: np.ndarray, mode: str = "standard") -> np
     if mode == "guided":      # guided backprop: both conditions (Springenberg et al. 2015)
         return dout * ((x > 0) & (dout > 0))
     # END SOLUTION
-    raise ValueError(f"mode must be one of {RELU_MODES}. Received: mode={mode!r}")
 
 
 class ReLU(Layer):
@@ -59,9 +66,7 @@ class ReLU(Layer):
 
     @mode.setter
     def mode(self, value: str) -> None:
-        if value not in RELU_MODES:
-            raise ValueError(f"mode must be one of {RELU_MODES}. Received: mode={value!r}")
-        self._mode = value
+        self._mode = check_mode(value)
 
     def config(self) -> dict:
         return {"mode": self.mode}

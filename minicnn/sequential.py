@@ -1,4 +1,5 @@
-"""`Sequential`: a list of layers run in order, and `relu_mode` to switch their rules."""
+"""`Sequential`: a list of layers run in order; `relu_mode` to switch their rules;
+`load` to rebuild a model from a file written by `Sequential.save`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import io
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
-from .layers.base import check_array, positive_int
+from .layers.relu import check_mode
+from .validation import check_array, check_int, shape_of
 
 # The prefix Sequential gives an unnamed layer: conv1, relu1, pool1, fc1, ...
 _PREFIXES = {Conv2D: "conv", ReLU: "relu", MaxPool2D: "pool", AvgPool2D: "pool",
@@ -31,8 +34,8 @@ class Sequential:
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a minicnn Layer, but got "
-                                f"{type(layer).__name__}")
+                raise TypeError(f"layers[{i}] must be a minicnn Layer. Received: "
+                                f"layers[{i}] of type {type(layer).__name__}")
         taken = {layer.name for layer in layers if layer.name is not None}
         counts: dict[str, int] = {}
         for layer in layers:
@@ -47,7 +50,8 @@ class Sequential:
         names = [layer.name for layer in layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"layer names must be unique, but {duplicates} appear more than once")
+            raise ValueError(f"layer names must be unique. Received: {duplicates} more than "
+                             f"once")
         self.layers = layers
         self.input_shape = tuple(input_shape) if input_shape is not None else None
 
@@ -82,10 +86,10 @@ class Sequential:
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class predictions ``argmax(scores)`` for ``x`` (N, C, H, W), in batches."""
         check_array(x, "predict", name="x")
-        batch_size = positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", where="predict")
         if x.ndim < 2 or len(x) == 0:
-            raise ValueError(f"predict: expected x to be a non-empty batch (N, ...), but got "
-                             f"x{list(x.shape)}")
+            raise ValueError(f"predict: x must be a non-empty batch (N, ...). "
+                             f"Received: {shape_of('x', x)}")
         return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
                                for i in range(0, len(x), batch_size)])
 
@@ -150,21 +154,19 @@ class Sequential:
 
     def set_relu_mode(self, mode: str) -> None:
         """Set the backward rule of every ReLU: "standard", "deconvnet" or "guided"."""
-        ReLU(mode)   # validates the mode before anything changes
+        check_mode(mode)   # before anything changes
         for layer in self.relus():
             layer.mode = mode
 
     # -- files ----------------------------------------------------------------------
     def save(self, path) -> None:
         """Write the architecture and weights to a ``.npz`` file, atomically."""
-        from .io import save_model
-        save_model(self, path)
+        io.save_model(self, path)
 
     def load(self, path) -> "Sequential":
         """Load weights from a file written by `save` into this model. The file must match
         the architecture; on any error the model is left unchanged."""
-        from .io import load_weights
-        load_weights(self, path)
+        io.load_weights(self, path)
         return self
 
     # -- display --------------------------------------------------------------------
@@ -215,3 +217,17 @@ def relu_mode(model: Sequential, mode: str):
     finally:
         for layer, old in previous:
             layer.mode = old
+
+
+def load(path) -> Sequential:
+    """Rebuild the model saved at ``path`` by `Sequential.save` (architecture and weights)."""
+    arch, _ = io.read(path)
+    try:
+        layers, input_shape = io.build_layers(arch)
+        model = Sequential(layers, input_shape=input_shape)
+        model.astype(np.dtype(arch.get("dtype", "float32")))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{str(path)!r}: the architecture in the file is invalid "
+                         f"({type(err).__name__}: {err})") from None
+    io.load_weights(model, path)
+    return model

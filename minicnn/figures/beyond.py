@@ -6,22 +6,27 @@
 - `plot_randomization`: Adebayo et al.'s cascade -- one row per method, one column
   per step of the randomisation, the rank correlation with the trained map under
   each panel.
+- `beyond_figures`: the demo's ``top_patches.png`` and ``randomization.png``.
 
-Like `minicnn.plot`, every function returns a matplotlib ``Figure`` and, given
+Like the lecture's figures, every function returns a matplotlib ``Figure`` and, given
 ``path=``, writes it there atomically; matplotlib is imported only inside them.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .explain import display
-from .explain.neurons import TopPatches
-from .explain.sanity import ORIGINAL, spearman
-from .plot import Panel, grid, save
+from .. import explain
+from ..explain import display
+from ..explain.neurons import TopPatches
+from ..explain.sanity import ORIGINAL, spearman
+from ..sequential import Sequential
+from .panels import Panel, grid, save
 
 
 def _as_list(results) -> list:
@@ -47,7 +52,7 @@ def plot_top_patches(results: TopPatches | Sequence[TopPatches], percentile: flo
         raise ValueError("plot_top_patches needs at least one TopPatches result")
     k = len(results[0].indices)
     if any(len(r.indices) != k for r in results):
-        raise ValueError(f"every result needs the same k, but got "
+        raise ValueError(f"every result must have the same k. Received: k = "
                          f"{[len(r.indices) for r in results]}")
     rows, labels = [], []
     for r in results:
@@ -131,3 +136,73 @@ def plot_randomization(x: np.ndarray, cascades: dict, index: int = 0,
     if path is not None:
         save(fig, path)
     return fig
+
+
+# -- the demo's two figures beyond the lecture ------------------------------------------
+def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str]:
+    """The first ``n_search`` Fashion-MNIST test images, or the 10 shipped samples."""
+    from ..data import load_fashion_mnist, sample_images
+
+    try:
+        X = load_fashion_mnist("test")[0][:n_search]
+        where = f"the first {len(X)} Fashion-MNIST test images"
+    except (FileNotFoundError, OSError):
+        X = sample_images()[0]
+        where = "the 10 shipped sample images (Fashion-MNIST is not installed)"
+    return X.astype(dtype), where
+
+
+def beyond_figures(out_dir, model: Sequential | None = None,
+                   n_search: int = 2000) -> list[tuple[Path, str]]:
+    """Write the top-patches and randomisation figures into ``out_dir``.
+
+    1. ``top_patches.png``: for four feature maps of the last conv layer (after its
+       ReLU: ``relu3`` on the shipped model), the nine test-image patches that excite
+       each most and their guided-backprop reconstructions (Zeiler & Fergus 2014,
+       figure 2);
+    2. ``randomization.png``: guided backprop and the plain gradient of one sample
+       image as the model's layers are re-initialised from the top (Adebayo et al.
+       2018). Guided backprop's map barely changes; the gradient's falls apart.
+
+    ``model`` defaults to `minicnn.pretrained()`. It takes a few seconds: the patch
+    search runs over the first ``n_search`` test images (or the shipped sample images
+    when Fashion-MNIST is not installed).
+
+    Returns
+    -------
+    list of ``(path, description)``, one per figure.
+    """
+    from ..data import sample_images
+    from ..models import pretrained
+
+    model = pretrained() if model is None else model
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layer = explain.conv_activations(model)[-1]
+    X, where = _search_images(model.dtype, n_search)
+    k = min(9, len(X))
+    channels = explain.busiest_channels(model, X[:500], layer, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")    # a dead neuron's map is zero: shown, not warned
+        results = [explain.top_patches(model, X, layer, channel, k=k, mode="guided")
+                   for channel in channels]
+    patches_path = out_dir / "top_patches.png"
+    plot_top_patches(results, title=f"What four {layer} feature maps look for "
+                     f"(searched {where})", path=patches_path)
+
+    x, y = sample_images()
+    x = x[:4].astype(model.dtype)
+    cascades = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for label, method in (("guided backprop", "guided_backprop"),
+                              ("gradient", "saliency")):
+            cascades[label] = explain.randomization_test(model, x, y[:4], method=method,
+                                                         rng=0, return_maps=True)
+    random_path = out_dir / "randomization.png"
+    plot_randomization(x, cascades, index=0, title="Randomise the layers from the top: "
+                       "does the map notice? (Adebayo et al. 2018)", path=random_path)
+    return [(patches_path, f"top-9 patches and guided-backprop reconstructions for four "
+                           f"{layer} feature maps"),
+            (random_path, "the randomisation test: guided backprop vs. the gradient as the "
+                          "layers are re-initialised from the top")]

@@ -154,8 +154,8 @@ def test_astype_converts_the_whole_model():
     assert all(p.dtype == np.float64 for p in model.parameters().values())
     x64 = np.zeros((1, 1, 9, 7))
     assert model.forward(x64).dtype == np.float64
-    with pytest.raises(TypeError, match=r"expected input of dtype float64 \(the parameters' "
-                                        r"dtype\), but got float32"):
+    with pytest.raises(TypeError, match=r"input must have dtype float64 \(the parameters' "
+                                        r"dtype\).* Received: input of dtype float32"):
         model.forward(x64.astype(np.float32))
     for bad in (np.float16, np.int32, "complex64"):
         with pytest.raises(TypeError, match=r"dtype must be float32 or float64. Received: "
@@ -209,17 +209,17 @@ def test_unknown_layer_name_lists_the_real_names():
 
 
 def test_duplicate_layer_names():
-    with pytest.raises(ValueError, match=r"layer names must be unique, but \['a'\] appear more "
-                                         r"than once"):
+    with pytest.raises(ValueError, match=r"layer names must be unique\. Received: \['a'\] "
+                                         r"more than once"):
         Sequential([ReLU(name="a"), Flatten(), ReLU(name="a")])
     relu = ReLU()
-    with pytest.raises(ValueError, match=r"layer names must be unique, but \['relu1'\]"):
+    with pytest.raises(ValueError, match=r"layer names must be unique\. Received: \['relu1'\]"):
         Sequential([relu, relu])
 
 
 def test_layers_must_be_layers():
-    with pytest.raises(TypeError, match="layers\\[1\\] must be a minicnn Layer, but got "
-                                        "function"):
+    with pytest.raises(TypeError, match="layers\\[1\\] must be a minicnn Layer. Received: "
+                                        "layers\\[1\\] of type function"):
         Sequential([ReLU(), lambda x: x])
 
 
@@ -314,13 +314,14 @@ def test_summary_checks_the_input_shape_and_keeps_the_caches():
     x = np.zeros((2, 1, 28, 28), np.float32)
     model.forward(x)
     caches = [layer.cache for layer in model]
-    with pytest.raises(ValueError, match=r"Conv2D\('conv1'\): expected input\[1, 3, 28, 28\] to "
-                                         r"have 1 channels, but got 3 channels"):
+    with pytest.raises(ValueError, match=r"Conv2D\('conv1'\): input must have 1 channels "
+                                         r"\(dimension 1\)\. Received: input of shape "
+                                         r"\[1, 3, 28, 28\]"):
         model.summary((3, 28, 28))
-    with pytest.raises(ValueError, match=r"Dense\('fc1'\): expected input\[1, 576\] to have "
-                                         r"256 features"):
+    with pytest.raises(ValueError, match=r"Dense\('fc1'\): input must have 256 features "
+                                         r"\(dimension 1\)\. Received: input of shape \[1, 576\]"):
         model.summary((1, 36, 36))
-    with pytest.raises(ValueError, match=r"is smaller than the"):
+    with pytest.raises(ValueError, match=r"must be at least the"):
         model.summary((1, 4, 4))
     model.summary((1, 28, 28))
     assert all(layer.cache is cache for layer, cache in zip(model, caches))
@@ -349,14 +350,16 @@ def test_predict_is_the_argmax_of_the_scores():
 
 
 @pytest.mark.parametrize("x, error, message", [
-    ([], TypeError, r"predict: expected x to be a numpy array, but got list"),
-    (np.zeros((0, 1, 9, 7), np.float32), ValueError, r"non-empty batch .* x\[0, 1, 9, 7\]"),
-    (np.zeros((2, 1, 9, 7), np.int64), TypeError, r"dtype float32 or float64, but got int64"),
+    ([], TypeError, r"predict: x must be a numpy array\. Received: x of type list"),
+    (np.zeros((0, 1, 9, 7), np.float32), ValueError,
+     r"non-empty batch .* Received: x of shape \[0, 1, 9, 7\]"),
+    (np.zeros((2, 1, 9, 7), np.int64), TypeError,
+     r"dtype float32 or float64; .* Received: x of dtype int64"),
 ])
 def test_predict_rejects_bad_input_clearly(x, error, message):
     with pytest.raises(error, match=message):
         small_cnn().predict(x)
-    with pytest.raises(ValueError, match=r"batch_size must be a positive int\. Received: "
+    with pytest.raises(ValueError, match=r"predict: batch_size must be >= 1\. Received: "
                                          r"batch_size=0"):
         small_cnn().predict(np.zeros((2, 1, 9, 7), np.float32), batch_size=0)
 
@@ -430,23 +433,27 @@ def test_loss_accepts_a_list_of_labels_and_any_integer_dtype():
 
 @pytest.mark.parametrize("scores,y,error,text", [
     (np.zeros((2, 3)), np.array([0, 3]), ValueError,
-     r"expected labels in \[0, 2\] for 3 classes, but got label 3"),
+     r"y must hold labels in \[0, 2\] for 3 classes\. Received: label 3"),
     (np.zeros((2, 3)), np.array([-1, 0]), ValueError,
-     r"expected labels in \[0, 2\] for 3 classes, but got label -1"),
+     r"y must hold labels in \[0, 2\] for 3 classes\. Received: label -1"),
     (np.zeros((2, 3)), np.array([0.0, 1.0]), TypeError,
-     r"expected integer class labels y, but got dtype float64"),
+     r"y must hold integer class labels\. Received: y of dtype float64"),
     (np.zeros((2, 3)), np.array([True, False]), TypeError,
-     r"expected integer class labels y, but got dtype bool"),
+     r"y must hold integer class labels\. Received: y of dtype bool"),
     (np.zeros((2, 3)), np.array([0, 1, 2]), ValueError,
-     r"expected y of shape \[2\] to match scores\[2, 3\], but got y\[3\]"),
+     r"y must have shape \[2\] to match scores of shape \[2, 3\]\. "
+     r"Received: y of shape \[3\]"),
     (np.zeros((2, 3)), np.array([[0], [1]]), ValueError,
-     r"expected y of shape \[2\] to match scores\[2, 3\], but got y\[2, 1\]"),
+     r"y must have shape \[2\] to match scores of shape \[2, 3\]\. "
+     r"Received: y of shape \[2, 1\]"),
     (np.zeros(3), np.array([0]), ValueError,
-     r"expected scores with 2 dimensions, but got scores\[3\] with 1"),
+     r"scores must have 2 dimensions\. Received: scores of shape \[3\]"),
     (np.zeros((2, 3), dtype=np.int64), np.array([0, 1]), TypeError,
-     r"expected scores of dtype float32 or float64, but got int64"),
+     r"scores must have dtype float32 or float64; .* Received: scores of "
+     r"dtype int64"),
     (np.zeros((0, 3)), np.zeros(0, dtype=int), ValueError,
-     r"expected at least one example, but got scores\[0, 3\]"),
+     r"scores must hold at least one example\. Received: scores of shape "
+     r"\[0, 3\]"),
 ])
 def test_loss_errors(scores, y, error, text):
     with pytest.raises(error, match=rf"^SoftmaxCrossEntropy: {text}"):

@@ -1,0 +1,120 @@
+"""Argument checks shared by the whole package, with one message style.
+
+Every check raises a TypeError (wrong kind of value) or a ValueError (right kind,
+wrong value) whose message says where, what was expected and what was received,
+in the Keras style::
+
+    Conv2D('conv1'): input must have 3 channels (dimension 1). Received: input of
+    shape [8, 4, 32, 32]
+    kernel_size must be >= 1. Received: kernel_size=(0, 3)
+
+``where`` is the layer (``Conv2D('conv1')``) or function (``predict``) doing the
+check; arguments of constructors leave it out. This module needs only NumPy, so
+every other module can use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+FLOATS = (np.float32, np.float64)
+
+
+def _prefix(where: str | None) -> str:
+    return f"{where}: " if where else ""
+
+
+def shape_of(name: str, x: np.ndarray) -> str:
+    """``"input of shape [8, 4, 32, 32]"``: how a message shows an array it received."""
+    return f"{name} of shape {list(x.shape)}"
+
+
+def is_int(value) -> bool:
+    """True for Python and NumPy ints, False for bools (which are ints in Python)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_int(value, name: str, minimum: int = 1, where: str | None = None) -> int:
+    """``value`` as an int >= ``minimum`` (a positive int by default)."""
+    if not is_int(value):
+        raise TypeError(f"{_prefix(where)}{name} must be an int. Received: {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{_prefix(where)}{name} must be >= {minimum}. "
+                         f"Received: {name}={value!r}")
+    return int(value)
+
+
+def check_number(value, name: str, low: float = 0.0, high: float | None = None) -> float:
+    """``value`` as a finite float in ``[low, high)`` (``>= low`` without ``high``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number. Received: {name}={value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite. Received: {name}={value!r}")
+    if value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
+def pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
+    """Turn ``3`` into ``(3, 3)``; check a pair of ints is at least ``minimum``."""
+    values = (value, value) if is_int(value) else value
+    if not isinstance(values, (tuple, list)) or len(values) != 2 or not all(map(is_int, values)):
+        raise TypeError(f"{name} must be an int or a pair of ints. Received: {name}={value!r}")
+    if min(values) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}. Received: {name}={tuple(values)!r}")
+    return int(values[0]), int(values[1])
+
+
+def check_choice(value, name: str, choices: Sequence, where: str | None = None):
+    """``value`` if it is one of ``choices``, else a ValueError listing them."""
+    if value not in choices:
+        raise ValueError(f"{_prefix(where)}{name} must be one of {tuple(choices)}. "
+                         f"Received: {name}={value!r}")
+    return value
+
+
+def check_array(x, where: str, ndim: int | None = None, name: str = "input") -> np.ndarray:
+    """Check that ``x`` is a float32/float64 array of ``ndim`` dimensions.
+
+    Raises TypeError for non-arrays or other dtypes (float16, ints) and
+    ValueError for the wrong number of dimensions. Returns ``x`` unchanged.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{where}: {name} must be a numpy array. "
+                        f"Received: {name} of type {type(x).__name__}")
+    if x.dtype not in FLOATS:
+        raise TypeError(f"{where}: {name} must have dtype float32 or float64; convert it "
+                        f"with {name}.astype(np.float32). Received: {name} of dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{where}: {name} must have {ndim} dimensions. "
+                         f"Received: {shape_of(name, x)}")
+    return x
+
+
+def check_param_dtype(x: np.ndarray, dtype: np.dtype, where: str) -> None:
+    """Layers with parameters compute in their parameters' dtype and never upcast."""
+    if x.dtype != dtype:
+        raise TypeError(f"{where}: input must have dtype {dtype} (the parameters' dtype); "
+                        f"convert the input or call model.astype(...). "
+                        f"Received: input of dtype {x.dtype}")
+
+
+def check_dout(dout, out_shape: tuple[int, ...], where: str, dtype=None) -> np.ndarray:
+    """Check that the upstream gradient matches the forward output's shape (and, when
+    ``dtype`` is given, its dtype, so that a float64 dout never upcasts a float32 layer)."""
+    check_array(dout, where, name="dout")
+    if dtype is not None and dout.dtype != dtype:
+        raise TypeError(f"{where}: dout must have dtype {dtype} (the forward pass's dtype). "
+                        f"Received: dout of dtype {dout.dtype}")
+    if dout.shape != tuple(out_shape):
+        raise ValueError(f"{where}: dout must have shape {list(out_shape)} (the forward "
+                         f"output's shape). Received: {shape_of('dout', dout)}")
+    return dout
+
+
+def as_generator(rng) -> np.random.Generator:
+    """A ``np.random.Generator`` from a seed (int or None), or ``rng`` itself if it is one."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

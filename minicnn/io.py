@@ -149,8 +149,8 @@ def load_weights(model, path) -> None:
                          f"{extra[0]!r}, which the model lacks")
     for key, value in params.items():
         if arrays[key].dtype.kind != "f":
-            raise ValueError(f"{str(path)!r}: parameter {key!r} must hold floats, but has "
-                             f"dtype {arrays[key].dtype} in the file")
+            raise ValueError(f"{str(path)!r}: parameter {key!r} must hold floats. "
+                             f"Received: dtype {arrays[key].dtype} in the file")
         if not np.all(np.isfinite(arrays[key])):
             raise ValueError(f"{str(path)!r}: parameter {key!r} has non-finite values")
     for key, value in params.items():

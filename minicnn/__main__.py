@@ -279,9 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="minicnn: a pure-NumPy CNN for teaching guided backpropagation.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="write the lecture figure (three gradient rules) as PNGs",
+    p = sub.add_parser("demo", help="write the lecture's figures (three gradient rules) as PNGs",
                        description="Explain the shipped Fashion-MNIST model's predictions on "
-                                   "the shipped sample images under the three ReLU rules.")
+                                   "the shipped sample images under the three ReLU rules "
+                                   "(classes.png, neurons.png), then what neurons look for "
+                                   "and the randomisation test (top_patches.png, "
+                                   "randomization.png).")
     p.add_argument("--out", default="minicnn-demo", help="output folder (default: %(default)s)")
     p.add_argument("--model", default=None,
                    help="a model .npz for Fashion-MNIST-sized images (default: the shipped one)")
@@ -355,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("notebooks", help="list, execute and render the lecture notebooks")
     p.add_argument("--execute", action="store_true", help="run every notebook in a fresh kernel")
-    p.add_argument("--html", metavar="DIR", help="with --execute: write one HTML page each")
+    p.add_argument("--html", metavar="DIR", help="with --execute: write one HTML page each "
+                   "(needs nbconvert: pip install -e .[html])")
     p.add_argument("--folder", help="notebook folder (default: the repo's notebooks/)")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
     p.set_defaults(func=cmd_notebooks)

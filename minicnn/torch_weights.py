@@ -1,0 +1,555 @@
+"""PyTorch weights without PyTorch: read ``.pth`` and ``.safetensors`` files, safely.
+
+A PyTorch ``state_dict`` is a dict ``{name: tensor}``, e.g. ``"features.0.weight"``
+-> a (64, 3, 3, 3) float32 tensor. `read_torch_weights` returns it as
+``{name: np.ndarray}``; `load_torch_weights` copies it into a minicnn `Sequential`.
+Three file formats are read:
+
+``torch.save`` (PyTorch 1.6 and later): a zip archive ::
+
+    <name>/data.pkl      the dict, pickled; each tensor points to a storage by key
+    <name>/data/0        the raw bytes of storage "0", then data/1, data/2, ...
+    <name>/byteorder     "little" or "big"
+    <name>/version, <name>/.format_version, ...
+
+The legacy ``torch.save`` format (before 1.6; older downloads): pickles one after
+another (magic number, protocol, system info, the dict, the list of storage keys),
+then each storage as an 8-byte element count and its raw bytes.
+
+``.safetensors``: an 8-byte little-endian header length, a JSON header
+``{name: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}}``, then the
+raw little-endian bytes. No pickle at all.
+
+Why a restricted unpickler: a pickle is a small program. Its ``GLOBAL`` instruction
+imports any function by name and ``REDUCE`` calls it, so a ``.pth`` file can run
+``os.system("...")`` the moment ``pickle.load`` reads it. `_TensorUnpickler.find_class`
+answers only the few names a state_dict needs (``collections.OrderedDict``,
+``torch._utils._rebuild_tensor_v2`` and its older form, the ``torch.*Storage``
+types), each with minicnn's own harmless stand-in; any other name raises a
+ValueError naming the file and the name, before anything is called. This is the
+idea of ``torch.load(weights_only=True)``, with a shorter list.
+
+Sizes are checked before anything is allocated, as in ``minicnn/npz.py``: every
+storage must be exactly as large as the file says, every tensor must lie inside its
+storage, and all of them together must stay under ``max_bytes``. Each storage is
+read once, straight into its NumPy array, so reading needs about one copy of the
+weights in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import pickle
+import re
+import zipfile
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_write
+from .layers import Dense
+from .model import Sequential
+
+MAX_BYTES = 4 * 2**30          # 4 GiB: VGG-16's weights are 0.5 GiB in float32
+MAX_PICKLE_BYTES = 64 * 2**20  # the pickled dict itself (names and shapes) is small
+
+# PyTorch storage types and safetensors dtype names -> NumPy dtypes (little-endian).
+# bfloat16 has no NumPy type: it is read as uint16 and widened to float32.
+_STORAGE_DTYPES = {
+    "DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2",
+    "BFloat16Storage": "bfloat16", "LongStorage": "<i8", "IntStorage": "<i4",
+    "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
+}
+_SAFETENSORS_DTYPES = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "bfloat16", "I64": "<i8",
+    "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
+}
+
+
+# -- the restricted unpickler -------------------------------------------------------
+@dataclass(frozen=True)
+class _StorageType:
+    """Stands in for ``torch.FloatStorage`` etc. while unpickling: just a dtype."""
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class _Storage:
+    """A storage the pickle refers to: its key (``data/<key>``), dtype and length."""
+    key: str
+    dtype: str
+    numel: int
+
+
+@dataclass(frozen=True)
+class _TensorRef:
+    """A tensor as the pickle describes it: a strided view of part of a storage."""
+    storage: _Storage
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *rest) -> _TensorRef:
+    """minicnn's stand-in for ``torch._utils._rebuild_tensor_v2`` (and ``_rebuild_tensor``):
+    records where the tensor's numbers are; reads nothing, calls nothing."""
+    if not isinstance(storage, _Storage):
+        raise pickle.UnpicklingError(f"a tensor's storage must be a storage reference, "
+                                     f"but got {type(storage).__name__}")
+    if not (_is_int(storage_offset) and storage_offset >= 0
+            and isinstance(size, tuple) and all(_is_int(s) and s >= 0 for s in size)
+            and isinstance(stride, tuple) and len(stride) == len(size)
+            and all(_is_int(s) and s >= 0 for s in stride)):
+        raise pickle.UnpicklingError(f"invalid tensor layout: offset={storage_offset!r}, "
+                                     f"size={size!r}, stride={stride!r}")
+    # rest: requires_grad, backward_hooks and (optionally) metadata; weights need none.
+    return _TensorRef(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None) -> _TensorRef:
+    """Stand-in for ``torch._utils._rebuild_parameter``: an ``nn.Parameter`` is its data."""
+    if not isinstance(data, _TensorRef):
+        raise pickle.UnpicklingError("a parameter must wrap a tensor")
+    return data
+
+
+# The only names a pickle may use. Everything else is refused.
+_ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"): OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+}
+
+
+class _TensorUnpickler(pickle.Unpickler):
+    """Unpickles a state_dict and nothing else (see the module docstring)."""
+
+    def __init__(self, file, where: str, storages: dict[str, _Storage]):
+        super().__init__(file)
+        self.where = where
+        self.storages = storages   # filled as the pickle refers to them
+
+    def find_class(self, module: str, name: str):
+        if module in ("torch", "torch.cuda") and name in _STORAGE_TYPES_ALLOWED:
+            return _StorageType(name, _STORAGE_DTYPES[name])
+        if (module, name) in _ALLOWED_GLOBALS:
+            return _ALLOWED_GLOBALS[(module, name)]
+        raise ValueError(f"{self.where}: refusing to load the global {module}.{name}: "
+                         f"minicnn reads only tensors (a state_dict) from PyTorch files, "
+                         f"and this file asks for something else (it may try to run code)")
+
+    def persistent_load(self, pid):
+        # ('storage', storage type, key, location, numel[, view metadata (legacy)])
+        if (not isinstance(pid, tuple) or len(pid) not in (5, 6) or pid[0] != "storage"
+                or not isinstance(pid[1], _StorageType) or not isinstance(pid[2], str)
+                or not _is_int(pid[4]) or pid[4] < 0 or (len(pid) == 6 and pid[5] is not None)):
+            raise ValueError(f"{self.where}: unexpected storage reference {pid!r}")
+        storage = _Storage(pid[2], pid[1].dtype, pid[4])
+        if self.storages.setdefault(storage.key, storage) != storage:
+            raise ValueError(f"{self.where}: storage {storage.key!r} is described twice, "
+                             f"differently")
+        return storage
+
+
+_STORAGE_TYPES_ALLOWED = frozenset(_STORAGE_DTYPES)
+
+
+def _unpickle(data: bytes | io.BufferedReader, where: str, storages: dict[str, _Storage]):
+    file = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        return _TensorUnpickler(file, where, storages).load()
+    except ValueError:
+        raise
+    except Exception as err:   # a malformed pickle can raise almost anything
+        raise ValueError(f"{where}: the pickled data is invalid "
+                         f"({type(err).__name__}: {err})") from None
+
+
+# -- turning storages and references into arrays ------------------------------------
+def _item_size(dtype: str) -> int:
+    return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+
+
+def _from_bytes(raw: np.ndarray, dtype: str, big_endian: bool = False) -> np.ndarray:
+    """View raw bytes (uint8) as ``dtype``, converted to native byte order."""
+    if dtype == "bfloat16":   # the top 16 bits of a float32
+        halves = raw.view(">u2" if big_endian else "<u2").astype(np.uint32)
+        return (halves << 16).view(np.float32)
+    np_dtype = np.dtype(dtype)
+    if big_endian and np_dtype.itemsize > 1:
+        np_dtype = np_dtype.newbyteorder(">")
+    array = raw.view(np_dtype)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def _read_exactly(f, nbytes: int, what: str) -> np.ndarray:
+    """Read ``nbytes`` from ``f`` straight into a new uint8 array (no second copy)."""
+    raw = np.empty(nbytes, dtype=np.uint8)
+    view, done = memoryview(raw), 0
+    while done < nbytes:
+        n = f.readinto(view[done:])
+        if not n:
+            raise ValueError(f"{what}: truncated, {done} of {nbytes} bytes")
+        done += n
+    return raw
+
+
+def _tensor(ref: _TensorRef, storage: np.ndarray, where: str, name: str) -> np.ndarray:
+    """The array ``ref`` describes, as a view of ``storage`` when it covers all of it."""
+    numel = math.prod(ref.shape)
+    extent = 0 if numel == 0 else 1 + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride))
+    if ref.offset + extent > ref.storage.numel:
+        raise ValueError(f"{where}: tensor {name!r} of shape {list(ref.shape)} reaches "
+                         f"element {ref.offset + extent} of a storage of "
+                         f"{ref.storage.numel} elements")
+    contiguous = tuple(math.prod(ref.shape[i + 1:]) for i in range(len(ref.shape)))
+    if ref.offset == 0 and numel == storage.size and (ref.stride == contiguous or numel <= 1):
+        return storage.reshape(ref.shape)
+    view = np.lib.stride_tricks.as_strided(
+        storage[ref.offset:], shape=ref.shape,
+        strides=tuple(s * storage.itemsize for s in ref.stride))
+    return view.copy()   # a view into a shared or larger storage: its own memory
+
+
+def _collect(obj, where: str) -> dict[str, _TensorRef]:
+    """Check that the unpickled object is a state_dict: a dict of name -> tensor."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} holds a {type(obj).__name__}, not a state_dict (a dict "
+                         f"of tensors); save model.state_dict() rather than the model")
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, _TensorRef):
+            kind = "dict" if isinstance(value, dict) else type(value).__name__
+            raise ValueError(f"{where} is not a state_dict: entry {key!r} holds a {kind}, "
+                             f"not a tensor (a training checkpoint? save only the "
+                             f"model's state_dict)")
+    return dict(obj)
+
+
+def _check_total(storages, where: str, max_bytes: int) -> None:
+    total = sum(s.numel * _item_size(s.dtype) for s in storages)
+    if total > max_bytes:
+        raise ValueError(f"{where}: its tensors take {total} bytes, more than the limit of "
+                         f"{max_bytes} bytes (max_bytes)")
+
+
+# -- the three formats --------------------------------------------------------------
+def _read_zip(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
+    with zipfile.ZipFile(path) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        pickles = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pickles) != 1:
+            raise ValueError(f"{where} is a zip archive but not a PyTorch checkpoint: "
+                             f"expected one '<name>/data.pkl' entry")
+        prefix = pickles[0][:-len("data.pkl")]
+        if infos[pickles[0]].file_size > MAX_PICKLE_BYTES:
+            raise ValueError(f"{where}: data.pkl is larger than {MAX_PICKLE_BYTES} bytes")
+        order = infos.get(prefix + "byteorder")
+        byteorder = archive.read(order).decode("ascii", "replace") if order else "little"
+        if byteorder not in ("little", "big"):
+            raise ValueError(f"{where}: unknown byteorder {byteorder!r}")
+        storages: dict[str, _Storage] = {}
+        refs = _collect(_unpickle(archive.read(pickles[0]), where, storages), where)
+        for s in storages.values():
+            info = infos.get(f"{prefix}data/{s.key}")
+            nbytes = s.numel * _item_size(s.dtype)
+            if info is None or info.file_size != nbytes:
+                raise ValueError(f"{where}: storage {s.key!r} should hold {nbytes} bytes, "
+                                 f"but the archive has "
+                                 f"{'no such entry' if info is None else info.file_size}")
+        _check_total(storages.values(), where, max_bytes)
+        arrays: dict[str, np.ndarray] = {}
+        for key, s in storages.items():
+            with archive.open(f"{prefix}data/{key}") as f:
+                raw = _read_exactly(f, s.numel * _item_size(s.dtype), f"{where}, storage {key!r}")
+            arrays[key] = _from_bytes(raw, s.dtype, byteorder == "big")
+    return {name: _tensor(ref, arrays[ref.storage.key], where, name)
+            for name, ref in refs.items()}
+
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _read_legacy(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
+    size = path.stat().st_size
+    storages: dict[str, _Storage] = {}
+    with open(path, "rb") as f:
+        if _unpickle(f, where, storages) != _LEGACY_MAGIC:
+            raise ValueError(f"{where} is not a PyTorch checkpoint (wrong magic number)")
+        if _unpickle(f, where, storages) != 1001:
+            raise ValueError(f"{where}: unknown legacy PyTorch protocol version")
+        info = _unpickle(f, where, storages)
+        big_endian = isinstance(info, dict) and info.get("little_endian") is False
+        refs = _collect(_unpickle(f, where, storages), where)
+        keys = _unpickle(f, where, storages)
+        if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(storages):
+            raise ValueError(f"{where}: the list of storages does not match the tensors")
+        _check_total(storages.values(), where, max_bytes)
+        if sum(s.numel * _item_size(s.dtype) for s in storages.values()) > size - f.tell():
+            raise ValueError(f"{where}: the file is shorter than its tensors")
+        arrays: dict[str, np.ndarray] = {}
+        for key in keys:
+            s = storages[key]
+            count = int.from_bytes(f.read(8), "big" if big_endian else "little")
+            if count != s.numel:
+                raise ValueError(f"{where}: storage {key!r} should hold {s.numel} "
+                                 f"elements, but the file says {count}")
+            raw = _read_exactly(f, s.numel * _item_size(s.dtype), f"{where}, storage {key!r}")
+            arrays[key] = _from_bytes(raw, s.dtype, big_endian)
+    return {name: _tensor(ref, arrays[ref.storage.key], where, name)
+            for name, ref in refs.items()}
+
+
+def _natural_key(name: str) -> list:
+    """Sort ``features.2`` before ``features.10``: numbers compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", name)]
+
+
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"the header names a tensor twice: "
+                         f"{sorted({k for k in keys if keys.count(k) > 1})}")
+    return dict(pairs)
+
+
+def _read_safetensors(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if n <= 0 or 8 + n > size or n > MAX_PICKLE_BYTES:
+            raise ValueError(f"{where}: invalid .safetensors header length {n} "
+                             f"(the file has {size} bytes)")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_no_duplicates)
+        except (UnicodeDecodeError, ValueError) as err:
+            raise ValueError(f"{where}: the .safetensors header is not valid JSON "
+                             f"({err})") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"{where}: the .safetensors header must be a JSON object")
+        header.pop("__metadata__", None)
+        data_size, entries = size - 8 - n, []
+        for name, spec in header.items():
+            entries.append((_safetensors_entry(name, spec, where), name))
+        entries.sort()
+        end = 0
+        for (begin, stop, _, _), name in entries:   # the data: back to back, no gaps
+            if begin != end:
+                raise ValueError(f"{where}: tensor {name!r} starts at byte {begin}, but the "
+                                 f"previous one ends at byte {end}")
+            end = stop
+        if end != data_size:
+            raise ValueError(f"{where}: the tensors take {end} bytes, but the file holds "
+                             f"{data_size} bytes of data")
+        if end > max_bytes:
+            raise ValueError(f"{where}: its tensors take {end} bytes, more than the limit "
+                             f"of {max_bytes} bytes (max_bytes)")
+        arrays = {}
+        for (begin, stop, dtype, shape), name in entries:
+            raw = _read_exactly(f, stop - begin, f"{where}, tensor {name!r}")
+            arrays[name] = _from_bytes(raw, dtype).reshape(shape)
+    return {name: arrays[name] for name in sorted(arrays, key=_natural_key)}
+
+
+def _safetensors_entry(name, spec, where: str) -> tuple[int, int, str, tuple[int, ...]]:
+    """Check one header entry; returns (begin, end, dtype, shape)."""
+    what = f"{where}, tensor {name!r}"
+    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
+        raise ValueError(f"{what}: expected an entry with exactly dtype, shape and "
+                         f"data_offsets, but got {spec!r}")
+    dtype = _SAFETENSORS_DTYPES.get(spec["dtype"])
+    if dtype is None:
+        raise ValueError(f"{what}: dtype {spec['dtype']!r} is not supported; expected one "
+                         f"of {sorted(_SAFETENSORS_DTYPES)}")
+    shape, offsets = spec["shape"], spec["data_offsets"]
+    if not isinstance(shape, list) or not all(_is_int(s) and s >= 0 for s in shape):
+        raise ValueError(f"{what}: invalid shape {shape!r}")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(_is_int(o) for o in offsets) or not 0 <= offsets[0] <= offsets[1]):
+        raise ValueError(f"{what}: invalid data_offsets {offsets!r}")
+    nbytes = math.prod(shape) * _item_size(dtype)
+    if offsets[1] - offsets[0] != nbytes:
+        raise ValueError(f"{what}: shape {shape} of {spec['dtype']} takes {nbytes} bytes, "
+                         f"but data_offsets {offsets} span {offsets[1] - offsets[0]}")
+    return offsets[0], offsets[1], dtype, tuple(shape)
+
+
+def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
+    """Read a PyTorch ``state_dict`` from a ``.pth``/``.pt`` or ``.safetensors`` file.
+
+    The format is recognised from the file's first bytes, not its name. Returns
+    ``{name: array}`` in the file's order (for ``.safetensors``, whose writers sort
+    names, in natural order: ``features.2`` before ``features.10``). Arrays have
+    PyTorch's shapes (a Linear weight is (out_features, in_features)) and dtypes
+    (bfloat16 becomes float32). Never runs pickled code.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not one of the formats, asks for anything but tensors (the message
+        names the refused global), is truncated or inconsistent, or its tensors take
+        more than ``max_bytes``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {str(path)!r}")
+    where = repr(str(path))
+    with open(path, "rb") as f:
+        head = f.read(9)
+    try:
+        if zipfile.is_zipfile(path):
+            return _read_zip(path, where, max_bytes)
+        if head[:1] == b"\x80":   # a pickle's PROTO opcode: the legacy format
+            return _read_legacy(path, where, max_bytes)
+        if len(head) == 9 and head[8:9] == b"{":
+            return _read_safetensors(path, where, max_bytes)
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"{where}: the file is damaged or truncated "
+                         f"({type(err).__name__}: {err})") from None
+    raise ValueError(f"{where} is neither a PyTorch checkpoint (.pth/.pt, written by "
+                     f"torch.save) nor a .safetensors file")
+
+
+def save_safetensors(arrays: Mapping[str, np.ndarray], path) -> None:
+    """Write ``{name: array}`` as a ``.safetensors`` file (atomically), in name order.
+
+    Handy to hand minicnn weights to PyTorch (``safetensors.torch.load_file``); keep in
+    mind that minicnn's Dense weights are the transpose of PyTorch's Linear weights.
+    """
+    codes = {np.dtype(v): k for k, v in _SAFETENSORS_DTYPES.items() if v != "bfloat16"}
+    items, header, begin = [], {}, 0
+    for name in sorted(arrays):
+        array = np.asarray(arrays[name])
+        code = codes.get(array.dtype.newbyteorder("<"))
+        if not isinstance(name, str) or code is None:
+            raise TypeError(f"save_safetensors: expected str names and arrays of "
+                            f"{sorted(codes.values())}, but got {name!r} of dtype {array.dtype}")
+        items.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")))
+        header[name] = {"dtype": code, "shape": list(array.shape),
+                        "data_offsets": [begin, begin + array.nbytes]}
+        begin += array.nbytes
+    text = json.dumps(header).encode("utf-8")
+    text += b" " * (-len(text) % 8)   # pad so the data starts 8-byte aligned
+
+    def write(f):
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for array in items:
+            f.write(array.reshape(-1).view(np.uint8))
+    atomic_write(path, write)
+
+
+# -- into a minicnn model ------------------------------------------------------------
+def default_names(model: Sequential, keys: list[str]) -> dict[str, str]:
+    """The rule `load_torch_weights` uses when ``names`` is None.
+
+    If the file already uses minicnn's names (``conv1.W``), they match one to one.
+    Otherwise the model's layers with parameters (Conv2D, Dense), in order, take the
+    file's modules (``"0.weight"``/``"0.bias"`` -> module ``"0"``) in the file's order:
+    ``<layer>.W`` <- ``<module>.weight``, ``<layer>.b`` <- ``<module>.bias``.
+    """
+    params = list(model.parameters())
+    if all(p in keys for p in params):
+        return {p: p for p in params}
+    modules: list[str] = []
+    for key in keys:
+        module = key.rsplit(".", 1)[0]
+        if module not in modules:
+            modules.append(module)
+    layers = [layer for layer in model.layers if layer.params]
+    if len(modules) != len(layers):
+        raise ValueError(f"cannot pair the file's modules {modules} with the model's "
+                         f"layers {[layer.name for layer in layers]} in order: "
+                         f"{len(modules)} against {len(layers)}; pass names={{minicnn "
+                         f"parameter: file key}}")
+    names = {}
+    for layer, module in zip(layers, modules):
+        for key, suffix in (("W", "weight"), ("b", "bias")):
+            if key in layer.params:
+                names[f"{layer.name}.{key}"] = f"{module}.{suffix}"
+    return names
+
+
+def load_torch_weights(model: Sequential, path, names: Mapping[str, str] | None = None,
+                       *, max_bytes: int = MAX_BYTES) -> Sequential:
+    """Copy a PyTorch ``state_dict`` from ``path`` into ``model``; returns ``model``.
+
+    Parameters
+    ----------
+    model : Sequential
+    path : str or path-like
+        A ``.pth``/``.pt`` (``torch.save``) or ``.safetensors`` file (see
+        `read_torch_weights`; no pickled code ever runs).
+    names : {minicnn parameter: file key}, optional
+        e.g. ``{"conv1.W": "features.0.weight", "conv1.b": "features.0.bias", ...}``;
+        every parameter of the model must appear, and every key of the file must be
+        used. Default: `default_names` (pairing layers and modules in order).
+
+    Dense weights are transposed on the way in: PyTorch's ``Linear.weight`` is
+    (out_features, in_features), minicnn's ``Dense.W`` is (in_features, out_features)
+    (``out = x @ W + b``). Conv weights are (F, C, KH, KW) in both. Values are
+    converted to the model's dtype.
+
+    Every key, shape and dtype is checked before any parameter changes: on an error
+    (a ValueError naming the key) the model is unchanged.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a minicnn Sequential, but got {type(model).__name__}")
+    weights = read_torch_weights(path, max_bytes=max_bytes)
+    where = repr(str(path))
+    names = default_names(model, list(weights)) if names is None else names
+    if not isinstance(names, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise TypeError(f"names must map minicnn parameter names to file keys (str -> str). "
+                        f"Received: names={names!r}")
+    params = model.parameters()
+    unknown = sorted(set(names) - set(params))
+    if unknown:
+        raise ValueError(f"names mentions {unknown[0]!r}, which is not a parameter of the "
+                         f"model; its parameters are {list(params)}")
+    used = list(names.values())
+    twice = sorted({k for k in used if used.count(k) > 1})
+    if twice:
+        raise ValueError(f"names maps several parameters to the file key {twice[0]!r}")
+    dense = {f"{layer.name}.W" for layer in model.layers if isinstance(layer, Dense)}
+    new = {}
+    for param, value in params.items():
+        key = names.get(param)
+        if key is None:
+            raise ValueError(f"names has no entry for the model's parameter {param!r}")
+        if key not in weights:
+            raise ValueError(f"{where} does not match the model: key {key!r} (for "
+                             f"{param!r}) is missing from the file")
+        array = weights[key]
+        expected = value.shape[::-1] if param in dense else value.shape
+        if array.shape != expected:
+            layout = " (a Linear weight: out_features, in_features)" if param in dense else ""
+            raise ValueError(f"{where} does not match the model: key {key!r} has shape "
+                             f"{list(array.shape)}, but {param!r} of shape "
+                             f"{list(value.shape)} needs {list(expected)}{layout}")
+        if array.dtype.kind != "f":
+            raise ValueError(f"{where}: key {key!r} must hold floats, but has dtype "
+                             f"{array.dtype}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{where}: key {key!r} has non-finite values")
+        new[param] = array.T if param in dense else array
+    extra = [key for key in weights if key not in names.values()]
+    if extra:
+        raise ValueError(f"{where} does not match the model: the file's key {extra[0]!r} "
+                         f"is not used by any parameter (all unused: {extra})")
+    for param, value in params.items():
+        value[...] = new[param]   # in place, in the parameter's own dtype
+    return model

@@ -8,10 +8,12 @@ from .io import load, pretrained
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential, relu_mode
+from .torch_weights import load_torch_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Flatten", "Dense", "Dropout",
     "SoftmaxCrossEntropy", "Sequential", "relu_mode", "load", "pretrained",
+    "load_torch_weights",
 ]

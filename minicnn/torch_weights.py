@@ -336,8 +336,6 @@ def _read_safetensors(path: Path, where: str, max_bytes: int) -> dict[str, np.nd
         except (UnicodeDecodeError, ValueError) as err:
             raise ValueError(f"{where}: the .safetensors header is not valid JSON "
                              f"({err})") from None
-        if not isinstance(header, dict):
-            raise ValueError(f"{where}: the .safetensors header must be a JSON object")
         header.pop("__metadata__", None)
         data_size, entries = size - 8 - n, []
         for name, spec in header.items():
@@ -456,14 +454,14 @@ def save_safetensors(arrays: Mapping[str, np.ndarray], path) -> None:
 def default_names(model: Sequential, keys: list[str]) -> dict[str, str]:
     """The rule `load_torch_weights` uses when ``names`` is None.
 
-    If the file already uses minicnn's names (``conv1.W``), they match one to one.
-    Otherwise the model's layers with parameters (Conv2D, Dense), in order, take the
-    file's modules (``"0.weight"``/``"0.bias"`` -> module ``"0"``) in the file's order:
-    ``<layer>.W`` <- ``<module>.weight``, ``<layer>.b`` <- ``<module>.bias``.
+    The model's layers with parameters (Conv2D, Dense), in order, take the file's
+    modules (``"0.weight"`` and ``"0.bias"`` belong to module ``"0"``) in the order of
+    `read_torch_weights`: ``<layer>.W`` <- ``<module>.weight``, ``<layer>.b`` <-
+    ``<module>.bias``. For a ``.pth`` file that is the order of ``state_dict()``, which
+    is the order of the modules in the network; for ``.safetensors`` it is the natural
+    order of the names, which fits ``nn.Sequential``'s ``"0"``, ``"1"``, ... but not
+    names such as ``features.*``/``classifier.*``: pass ``names`` then.
     """
-    params = list(model.parameters())
-    if all(p in keys for p in params):
-        return {p: p for p in params}
     modules: list[str] = []
     for key in keys:
         module = key.rsplit(".", 1)[0]
@@ -510,6 +508,8 @@ def load_torch_weights(model: Sequential, path, names: Mapping[str, str] | None 
         raise TypeError(f"model must be a minicnn Sequential, but got {type(model).__name__}")
     weights = read_torch_weights(path, max_bytes=max_bytes)
     where = repr(str(path))
+    hint = "" if names is not None else (" (paired by order, see default_names; pass "
+                                         "names={parameter: key} to choose)")
     names = default_names(model, list(weights)) if names is None else names
     if not isinstance(names, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
@@ -539,7 +539,7 @@ def load_torch_weights(model: Sequential, path, names: Mapping[str, str] | None 
             layout = " (a Linear weight: out_features, in_features)" if param in dense else ""
             raise ValueError(f"{where} does not match the model: key {key!r} has shape "
                              f"{list(array.shape)}, but {param!r} of shape "
-                             f"{list(value.shape)} needs {list(expected)}{layout}")
+                             f"{list(value.shape)} needs {list(expected)}{layout}{hint}")
         if array.dtype.kind != "f":
             raise ValueError(f"{where}: key {key!r} must hold floats, but has dtype "
                              f"{array.dtype}")

@@ -57,6 +57,7 @@ from .model import Sequential
 
 MAX_BYTES = 4 * 2**30          # 4 GiB: VGG-16's weights are 0.5 GiB in float32
 MAX_PICKLE_BYTES = 64 * 2**20  # the pickled dict itself (names and shapes) is small
+_CHUNK = 16 * 2**20
 
 # PyTorch storage types and safetensors dtype names -> NumPy dtypes (little-endian).
 # bfloat16 has no NumPy type: it is read as uint16 and widened to float32.
@@ -194,11 +195,12 @@ def _from_bytes(raw: np.ndarray, dtype: str, big_endian: bool = False) -> np.nda
 
 
 def _read_exactly(f, nbytes: int, what: str) -> np.ndarray:
-    """Read ``nbytes`` from ``f`` straight into a new uint8 array (no second copy)."""
+    """Read ``nbytes`` from ``f`` into a new uint8 array, 16 MB at a time (a zip entry's
+    ``readinto`` makes a temporary copy of what it reads: keep that small)."""
     raw = np.empty(nbytes, dtype=np.uint8)
     view, done = memoryview(raw), 0
     while done < nbytes:
-        n = f.readinto(view[done:])
+        n = f.readinto(view[done:done + _CHUNK])
         if not n:
             raise ValueError(f"{what}: truncated, {done} of {nbytes} bytes")
         done += n

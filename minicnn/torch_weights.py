@@ -388,7 +388,8 @@ def _safetensors_entry(name, spec, where: str) -> tuple[int, int, str, tuple[int
 def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
     """Read a PyTorch ``state_dict`` from a ``.pth``/``.pt`` or ``.safetensors`` file.
 
-    The format is recognised from the file's first bytes, not its name. Returns
+    The format is recognised from the file's first bytes, not its name (a leading
+    ``~`` in ``path`` is the home folder). Returns
     ``{name: array}`` in the file's order (for ``.safetensors``, whose writers sort
     names, in natural order: ``features.2`` before ``features.10``). Arrays have
     PyTorch's shapes (a Linear weight is (out_features, in_features)) and dtypes
@@ -403,7 +404,7 @@ def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndar
         names the refused global), is truncated or inconsistent, or its tensors take
         more than ``max_bytes``.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {str(path)!r}")
     where = repr(str(path))

@@ -272,6 +272,12 @@ def test_truncated_zip_is_a_clear_error(tmp_path):
         read_torch_weights(path)
 
 
+def test_home_folder_in_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "w.pth").write_bytes((DATA / "tiny_vgg.pth").read_bytes())
+    assert "features.0.weight" in read_torch_weights("~/w.pth")
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="no weights file"):
         read_torch_weights(DATA / "nope.pth")

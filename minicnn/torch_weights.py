@@ -46,8 +46,8 @@ import re
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,23 +73,23 @@ _SAFETENSORS_DTYPES = {
 
 
 # -- the restricted unpickler -------------------------------------------------------
-@dataclass(frozen=True)
-class _StorageType:
+# The stand-ins below are tuples (NamedTuple): a pickle can neither make one itself
+# (it cannot name the class) nor change one it was given (its BUILD instruction sets
+# attributes, and tuples have none to set).
+class _StorageType(NamedTuple):
     """Stands in for ``torch.FloatStorage`` etc. while unpickling: just a dtype."""
     name: str
     dtype: str
 
 
-@dataclass(frozen=True)
-class _Storage:
+class _Storage(NamedTuple):
     """A storage the pickle refers to: its key (``data/<key>``), dtype and length."""
     key: str
     dtype: str
     numel: int
 
 
-@dataclass(frozen=True)
-class _TensorRef:
+class _TensorRef(NamedTuple):
     """A tensor as the pickle describes it: a strided view of part of a storage."""
     storage: _Storage
     offset: int
@@ -101,20 +101,25 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _valid_layout(offset, size, stride) -> bool:
+    """A non-negative offset, and as many non-negative int sizes as strides."""
+    return (_is_int(offset) and offset >= 0
+            and isinstance(size, tuple) and all(_is_int(n) and n >= 0 for n in size)
+            and isinstance(stride, tuple) and len(stride) == len(size)
+            and all(_is_int(s) and s >= 0 for s in stride))
+
+
 def _rebuild_tensor(storage, storage_offset, size, stride, *rest) -> _TensorRef:
     """minicnn's stand-in for ``torch._utils._rebuild_tensor_v2`` (and ``_rebuild_tensor``):
     records where the tensor's numbers are; reads nothing, calls nothing."""
     if not isinstance(storage, _Storage):
         raise pickle.UnpicklingError(f"a tensor's storage must be a storage reference, "
                                      f"but got {type(storage).__name__}")
-    if not (_is_int(storage_offset) and storage_offset >= 0
-            and isinstance(size, tuple) and all(_is_int(s) and s >= 0 for s in size)
-            and isinstance(stride, tuple) and len(stride) == len(size)
-            and all(_is_int(s) and s >= 0 for s in stride)):
+    if not _valid_layout(storage_offset, size, stride):
         raise pickle.UnpicklingError(f"invalid tensor layout: offset={storage_offset!r}, "
                                      f"size={size!r}, stride={stride!r}")
     # rest: requires_grad, backward_hooks and (optionally) metadata; weights need none.
-    return _TensorRef(storage, storage_offset, size, stride)
+    return _TensorRef(storage, storage_offset, tuple(size), tuple(stride))
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None) -> _TensorRef:
@@ -209,6 +214,8 @@ def _read_exactly(f, nbytes: int, what: str) -> np.ndarray:
 
 def _tensor(ref: _TensorRef, storage: np.ndarray, where: str, name: str) -> np.ndarray:
     """The array ``ref`` describes, as a view of ``storage`` when it covers all of it."""
+    if not _valid_layout(ref.offset, ref.shape, ref.stride):   # checked again: as_strided
+        raise ValueError(f"{where}: tensor {name!r} has an invalid layout")  # trusts it
     numel = math.prod(ref.shape)
     extent = 0 if numel == 0 else 1 + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride))
     if ref.offset + extent > ref.storage.numel:
@@ -294,7 +301,8 @@ def _read_legacy(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray
         big_endian = isinstance(info, dict) and info.get("little_endian") is False
         refs = _collect(_unpickle(f, where, storages), where)
         keys = _unpickle(f, where, storages)
-        if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(storages):
+        if (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)
+                or sorted(keys) != sorted(storages)):
             raise ValueError(f"{where}: the list of storages does not match the tensors")
         _check_total(storages.values(), where, max_bytes)
         if sum(s.numel * _item_size(s.dtype) for s in storages.values()) > size - f.tell():

@@ -237,6 +237,20 @@ def test_inconsistent_sizes_are_refused(tmp_path, tensor, storage_bytes, message
         read_torch_weights(path)
 
 
+@pytest.mark.parametrize("state", [
+    _s("stride").join([b"}", b"(J\x00\x00\xff\xffts"]),        # {"stride": (-65536,)}
+    _s("stride").join([b"N}", b"(J\x00\x00\xff\xffts\x86"]),   # (None, {...}): slot state
+])
+def test_a_pickle_cannot_change_a_tensor_after_it_was_checked(tmp_path, state):
+    # BUILD (b) sets attributes on the object below it: here the tensor reference,
+    # to a negative stride that would read memory outside the storage
+    pkl = state_dict_pickle({"w": ("0", 6, 0, (6,), (1,))})
+    path = write_checkpoint(tmp_path / "build.pth", pkl[:-2] + state + b"bu.",
+                            {"0": np.arange(6, dtype="<f4").tobytes()})
+    with pytest.raises(ValueError, match="the pickled data is invalid"):
+        read_torch_weights(path)
+
+
 def test_max_bytes_limits_the_total(tmp_path):
     path = write_checkpoint(tmp_path / "big.pth", state_dict_pickle(
         {"w": ("0", 6, 0, (6,), (1,))}), {"0": bytes(24)})

@@ -234,12 +234,12 @@ def _tensor(ref: _TensorRef, storage: np.ndarray, where: str, name: str) -> np.n
 def _collect(obj, where: str) -> dict[str, _TensorRef]:
     """Check that the unpickled object is a state_dict: a dict of name -> tensor."""
     if not isinstance(obj, dict):
-        raise ValueError(f"{where} holds a {type(obj).__name__}, not a state_dict (a dict "
+        raise ValueError(f"{where} holds {type(obj).__name__}, not a state_dict (a dict "
                          f"of tensors); save model.state_dict() rather than the model")
     for key, value in obj.items():
         if not isinstance(key, str) or not isinstance(value, _TensorRef):
             kind = "dict" if isinstance(value, dict) else type(value).__name__
-            raise ValueError(f"{where} is not a state_dict: entry {key!r} holds a {kind}, "
+            raise ValueError(f"{where} is not a state_dict: entry {key!r} holds {kind}, "
                              f"not a tensor (a training checkpoint? save only the "
                              f"model's state_dict)")
     return dict(obj)

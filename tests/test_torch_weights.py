@@ -272,9 +272,9 @@ def test_other_files_are_refused(tmp_path, content, message):
 
 def test_a_whole_model_or_training_checkpoint_is_refused(tmp_path):
     pkl = pickle.dumps({"epoch": 3, "model": {}}, protocol=2)
-    with pytest.raises(ValueError, match=r"entry 'epoch' holds a int, not a tensor"):
+    with pytest.raises(ValueError, match=r"entry 'epoch' holds int, not a tensor"):
         read_torch_weights(write_checkpoint(tmp_path / "ckpt.pth", pkl))
-    with pytest.raises(ValueError, match="holds a list, not a state_dict"):
+    with pytest.raises(ValueError, match="holds list, not a state_dict"):
         read_torch_weights(write_checkpoint(tmp_path / "list.pth", pickle.dumps([1, 2])))
 
 
@@ -423,3 +423,28 @@ def test_default_names_count_mismatch(tmp_path):
 def test_load_torch_weights_is_exported():
     assert minicnn.load_torch_weights is load_torch_weights
     assert "load_torch_weights" in minicnn.__all__
+
+
+@pytest.mark.filterwarnings("ignore:.*maps are constant:RuntimeWarning")   # random weights
+def test_explanations_accept_the_loaded_network():
+    from minicnn.explain import (
+        grad_cam,
+        guided_grad_cam,
+        occlusion,
+        randomization_test,
+        receptive_field,
+        smooth_grad,
+    )
+    expected = np.load(DATA / "tiny_vgg_expected.npz")
+    model, names = tiny_vgg()
+    load_torch_weights(model, DATA / "tiny_vgg.pth", names=names)
+    x, target = expected["x"], expected["target"]
+    cam = grad_cam(model, x, target, layer="relu2")
+    assert cam.shape == (3, 16, 16) and cam.min() >= 0 and cam.max() > 0
+    assert guided_grad_cam(model, x, target, layer="relu2").shape == x.shape
+    assert smooth_grad(model, x, target, n_samples=4, rng=0).shape == x.shape
+    assert occlusion(model, x, target, patch=4, stride=4).shape == (3, 16, 16)
+    # conv 3x3 pad 1, pool 2, conv 3x3 pad 1, pool 2: pool2's first neuron sees 10x10
+    assert receptive_field(model, "pool2", 0, 0) == (-3, -3, 7, 7)
+    rho = randomization_test(model, x, target, rng=0)
+    assert list(rho) == ["original", "fc2", "fc1", "conv2", "conv1"]

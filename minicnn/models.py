@@ -3,6 +3,10 @@
 Each takes ``rng`` (a seed or a ``np.random.Generator``) for the initial weights, so
 the same seed gives the same network. Layers are left unnamed, so `Sequential`
 names them ``conv1, relu1, pool1, conv2, ...`` in order.
+
+Small networks for the course's datasets: `fashion_cnn`, `shapes_cnn`, `benchmark_cnn`.
+ImageNet networks with torchvision's layer order, which load torchvision's weights
+(``weights=path``, see docs/photos.md): `vgg11`, `vgg13`, `vgg16`, `vgg19`, `alexnet`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ then each storage as an 8-byte element count and its raw bytes.
 
 ``.safetensors``: an 8-byte little-endian header length, a JSON header
 ``{name: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}}``, then the
-raw little-endian bytes. No pickle at all.
+raw little-endian bytes. No pickle at all; ``minicnn/safetensors.py`` reads it.
 
 Why a restricted unpickler: a pickle is a small program. Its ``GLOBAL`` instruction
 imports any function by name and ``REDUCE`` calls it, so a ``.pth`` file can run
@@ -39,10 +39,8 @@ weights in memory.
 from __future__ import annotations
 
 import io
-import json
 import math
 import pickle
-import re
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -51,24 +49,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .io import atomic_write
 from .layers import Dense
 from .model import Sequential
+from .safetensors import MAX_BYTES, array_from_bytes, item_size, read_exactly, read_safetensors
 
-MAX_BYTES = 4 * 2**30          # 4 GiB: VGG-16's weights are 0.5 GiB in float32
 MAX_PICKLE_BYTES = 64 * 2**20  # the pickled dict itself (names and shapes) is small
-_CHUNK = 16 * 2**20
 
-# PyTorch storage types and safetensors dtype names -> NumPy dtypes (little-endian).
-# bfloat16 has no NumPy type: it is read as uint16 and widened to float32.
+# PyTorch storage types -> NumPy dtypes, as in safetensors.DTYPES (bfloat16 is widened
+# to float32).
 _STORAGE_DTYPES = {
     "DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2",
     "BFloat16Storage": "bfloat16", "LongStorage": "<i8", "IntStorage": "<i4",
     "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
-}
-_SAFETENSORS_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "bfloat16", "I64": "<i8",
-    "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
 }
 
 
@@ -183,35 +175,6 @@ def _unpickle(data: bytes | io.BufferedReader, where: str, storages: dict[str, _
 
 
 # -- turning storages and references into arrays ------------------------------------
-def _item_size(dtype: str) -> int:
-    return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
-
-
-def _from_bytes(raw: np.ndarray, dtype: str, big_endian: bool = False) -> np.ndarray:
-    """View raw bytes (uint8) as ``dtype``, converted to native byte order."""
-    if dtype == "bfloat16":   # the top 16 bits of a float32
-        halves = raw.view(">u2" if big_endian else "<u2").astype(np.uint32)
-        return (halves << 16).view(np.float32)
-    np_dtype = np.dtype(dtype)
-    if big_endian and np_dtype.itemsize > 1:
-        np_dtype = np_dtype.newbyteorder(">")
-    array = raw.view(np_dtype)
-    return array.astype(array.dtype.newbyteorder("="), copy=False)
-
-
-def _read_exactly(f, nbytes: int, what: str) -> np.ndarray:
-    """Read ``nbytes`` from ``f`` into a new uint8 array, 16 MB at a time (a zip entry's
-    ``readinto`` makes a temporary copy of what it reads: keep that small)."""
-    raw = np.empty(nbytes, dtype=np.uint8)
-    view, done = memoryview(raw), 0
-    while done < nbytes:
-        n = f.readinto(view[done:done + _CHUNK])
-        if not n:
-            raise ValueError(f"{what}: truncated, {done} of {nbytes} bytes")
-        done += n
-    return raw
-
-
 def _tensor(ref: _TensorRef, storage: np.ndarray, where: str, name: str) -> np.ndarray:
     """The array ``ref`` describes, as a view of ``storage`` when it covers all of it."""
     if not _valid_layout(ref.offset, ref.shape, ref.stride):   # checked again: as_strided
@@ -246,13 +209,13 @@ def _collect(obj, where: str) -> dict[str, _TensorRef]:
 
 
 def _check_total(storages, where: str, max_bytes: int) -> None:
-    total = sum(s.numel * _item_size(s.dtype) for s in storages)
+    total = sum(s.numel * item_size(s.dtype) for s in storages)
     if total > max_bytes:
         raise ValueError(f"{where}: its tensors take {total} bytes, more than the limit of "
                          f"{max_bytes} bytes (max_bytes)")
 
 
-# -- the three formats --------------------------------------------------------------
+# -- the two torch.save formats -------------------------------------------------------
 def _read_zip(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(path) as archive:
         infos = {info.filename: info for info in archive.infolist()}
@@ -271,7 +234,7 @@ def _read_zip(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
         refs = _collect(_unpickle(archive.read(pickles[0]), where, storages), where)
         for s in storages.values():
             info = infos.get(f"{prefix}data/{s.key}")
-            nbytes = s.numel * _item_size(s.dtype)
+            nbytes = s.numel * item_size(s.dtype)
             if info is None or info.file_size != nbytes:
                 raise ValueError(f"{where}: storage {s.key!r} should hold {nbytes} bytes, "
                                  f"but the archive has "
@@ -280,8 +243,8 @@ def _read_zip(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
         for key, s in storages.items():
             with archive.open(f"{prefix}data/{key}") as f:
-                raw = _read_exactly(f, s.numel * _item_size(s.dtype), f"{where}, storage {key!r}")
-            arrays[key] = _from_bytes(raw, s.dtype, byteorder == "big")
+                raw = read_exactly(f, s.numel * item_size(s.dtype), f"{where}, storage {key!r}")
+            arrays[key] = array_from_bytes(raw, s.dtype, byteorder == "big")
     return {name: _tensor(ref, arrays[ref.storage.key], where, name)
             for name, ref in refs.items()}
 
@@ -305,7 +268,7 @@ def _read_legacy(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray
                 or sorted(keys) != sorted(storages)):
             raise ValueError(f"{where}: the list of storages does not match the tensors")
         _check_total(storages.values(), where, max_bytes)
-        if sum(s.numel * _item_size(s.dtype) for s in storages.values()) > size - f.tell():
+        if sum(s.numel * item_size(s.dtype) for s in storages.values()) > size - f.tell():
             raise ValueError(f"{where}: the file is shorter than its tensors")
         arrays: dict[str, np.ndarray] = {}
         for key in keys:
@@ -314,83 +277,10 @@ def _read_legacy(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray
             if count != s.numel:
                 raise ValueError(f"{where}: storage {key!r} should hold {s.numel} "
                                  f"elements, but the file says {count}")
-            raw = _read_exactly(f, s.numel * _item_size(s.dtype), f"{where}, storage {key!r}")
-            arrays[key] = _from_bytes(raw, s.dtype, big_endian)
+            raw = read_exactly(f, s.numel * item_size(s.dtype), f"{where}, storage {key!r}")
+            arrays[key] = array_from_bytes(raw, s.dtype, big_endian)
     return {name: _tensor(ref, arrays[ref.storage.key], where, name)
             for name, ref in refs.items()}
-
-
-def _natural_key(name: str) -> list:
-    """Sort ``features.2`` before ``features.10``: numbers compare as numbers."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
-            for part in re.split(r"(\d+)", name)]
-
-
-def _no_duplicates(pairs):
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"the header names a tensor twice: "
-                         f"{sorted({k for k in keys if keys.count(k) > 1})}")
-    return dict(pairs)
-
-
-def _read_safetensors(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        if n <= 0 or 8 + n > size or n > MAX_PICKLE_BYTES:
-            raise ValueError(f"{where}: invalid .safetensors header length {n} "
-                             f"(the file has {size} bytes)")
-        try:
-            header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_no_duplicates)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise ValueError(f"{where}: the .safetensors header is not valid JSON "
-                             f"({err})") from None
-        header.pop("__metadata__", None)
-        data_size, entries = size - 8 - n, []
-        for name, spec in header.items():
-            entries.append((_safetensors_entry(name, spec, where), name))
-        entries.sort()
-        end = 0
-        for (begin, stop, _, _), name in entries:   # the data: back to back, no gaps
-            if begin != end:
-                raise ValueError(f"{where}: tensor {name!r} starts at byte {begin}, but the "
-                                 f"previous one ends at byte {end}")
-            end = stop
-        if end != data_size:
-            raise ValueError(f"{where}: the tensors take {end} bytes, but the file holds "
-                             f"{data_size} bytes of data")
-        if end > max_bytes:
-            raise ValueError(f"{where}: its tensors take {end} bytes, more than the limit "
-                             f"of {max_bytes} bytes (max_bytes)")
-        arrays = {}
-        for (begin, stop, dtype, shape), name in entries:
-            raw = _read_exactly(f, stop - begin, f"{where}, tensor {name!r}")
-            arrays[name] = _from_bytes(raw, dtype).reshape(shape)
-    return {name: arrays[name] for name in sorted(arrays, key=_natural_key)}
-
-
-def _safetensors_entry(name, spec, where: str) -> tuple[int, int, str, tuple[int, ...]]:
-    """Check one header entry; returns (begin, end, dtype, shape)."""
-    what = f"{where}, tensor {name!r}"
-    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
-        raise ValueError(f"{what}: expected an entry with exactly dtype, shape and "
-                         f"data_offsets, but got {spec!r}")
-    dtype = _SAFETENSORS_DTYPES.get(spec["dtype"])
-    if dtype is None:
-        raise ValueError(f"{what}: dtype {spec['dtype']!r} is not supported; expected one "
-                         f"of {sorted(_SAFETENSORS_DTYPES)}")
-    shape, offsets = spec["shape"], spec["data_offsets"]
-    if not isinstance(shape, list) or not all(_is_int(s) and s >= 0 for s in shape):
-        raise ValueError(f"{what}: invalid shape {shape!r}")
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(_is_int(o) for o in offsets) or not 0 <= offsets[0] <= offsets[1]):
-        raise ValueError(f"{what}: invalid data_offsets {offsets!r}")
-    nbytes = math.prod(shape) * _item_size(dtype)
-    if offsets[1] - offsets[0] != nbytes:
-        raise ValueError(f"{what}: shape {shape} of {spec['dtype']} takes {nbytes} bytes, "
-                         f"but data_offsets {offsets} span {offsets[1] - offsets[0]}")
-    return offsets[0], offsets[1], dtype, tuple(shape)
 
 
 def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
@@ -424,41 +314,12 @@ def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndar
         if head[:1] == b"\x80":   # a pickle's PROTO opcode: the legacy format
             return _read_legacy(path, where, max_bytes)
         if len(head) == 9 and head[8:9] == b"{":
-            return _read_safetensors(path, where, max_bytes)
+            return read_safetensors(path, max_bytes=max_bytes)
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise ValueError(f"{where}: the file is damaged or truncated "
                          f"({type(err).__name__}: {err})") from None
     raise ValueError(f"{where} is neither a PyTorch checkpoint (.pth/.pt, written by "
                      f"torch.save) nor a .safetensors file")
-
-
-def save_safetensors(arrays: Mapping[str, np.ndarray], path) -> None:
-    """Write ``{name: array}`` as a ``.safetensors`` file (atomically), in name order.
-
-    Handy to hand minicnn weights to PyTorch (``safetensors.torch.load_file``); keep in
-    mind that minicnn's Dense weights are the transpose of PyTorch's Linear weights.
-    """
-    codes = {np.dtype(v): k for k, v in _SAFETENSORS_DTYPES.items() if v != "bfloat16"}
-    items, header, begin = [], {}, 0
-    for name in sorted(arrays):
-        array = np.asarray(arrays[name])
-        code = codes.get(array.dtype.newbyteorder("<"))
-        if not isinstance(name, str) or code is None:
-            raise TypeError(f"save_safetensors: expected str names and arrays of "
-                            f"{sorted(codes.values())}, but got {name!r} of dtype {array.dtype}")
-        items.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")))
-        header[name] = {"dtype": code, "shape": list(array.shape),
-                        "data_offsets": [begin, begin + array.nbytes]}
-        begin += array.nbytes
-    text = json.dumps(header).encode("utf-8")
-    text += b" " * (-len(text) % 8)   # pad so the data starts 8-byte aligned
-
-    def write(f):
-        f.write(len(text).to_bytes(8, "little"))
-        f.write(text)
-        for array in items:
-            f.write(array.reshape(-1).view(np.uint8))
-    atomic_write(path, write)
 
 
 # -- into a minicnn model ------------------------------------------------------------

@@ -21,7 +21,8 @@ import minicnn
 from minicnn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
 from minicnn.explain import gradient
 from minicnn.models import torchvision_names
-from minicnn.torch_weights import load_torch_weights, read_torch_weights, save_safetensors
+from minicnn.safetensors import read_safetensors, save_safetensors
+from minicnn.torch_weights import load_torch_weights, read_torch_weights
 
 DATA = Path(__file__).parent / "data"
 TINY_FILES = ["tiny_vgg.pth", "tiny_vgg_legacy.pth", "tiny_vgg.safetensors"]
@@ -330,6 +331,14 @@ def test_bad_safetensors_headers_are_refused(tmp_path, header, data, message):
     path = write_safetensors(tmp_path / "bad.safetensors", header, data)
     with pytest.raises(ValueError, match=message):
         read_torch_weights(path)
+
+
+def test_safetensors_header_must_be_an_object(tmp_path):
+    path = write_safetensors(tmp_path / "list.safetensors", b"[1, 2]", b"")
+    with pytest.raises(ValueError, match="must be a JSON object, but is list"):
+        read_safetensors(path)
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        read_safetensors(tmp_path / "missing.safetensors")
 
 
 def test_safetensors_header_length_beyond_the_file(tmp_path):

@@ -148,3 +148,14 @@ def test_vgg16_refuses_a_checkpoint_of_another_network(vgg, tmp_path):
                                          r"but 'conv1.W' of shape \[64, 3, 3, 3\]"):
         load_torch_weights(vgg, tmp_path / "alexnet.safetensors", names=names)
     np.testing.assert_array_equal(vgg["conv1"].params["W"], before)
+
+
+@pytest.mark.parametrize("shape", [(600_000, 4), (3, 5), (1, 2**22)])
+def test_dense_init_in_blocks_gives_the_numbers_of_one_draw(shape):
+    # Dense draws W about 16 MB at a time (VGG-16's fc1 would need 822 MB in float64);
+    # the numbers are those of one float64 draw, scaled, then converted
+    reference = np.random.default_rng(7).standard_normal(shape) * np.sqrt(2.0 / shape[0])
+    for dtype in (np.float32, np.float64):
+        w = Dense(*shape, rng=7, dtype=dtype).params["W"]
+        assert w.dtype == dtype
+        np.testing.assert_array_equal(w, reference.astype(dtype))

@@ -135,7 +135,10 @@ def _imagenet_net(features: list, side: int, weights, num_classes: int, rng,
     model = Sequential([*features, Flatten(), *classifier], input_shape=(3, 224, 224))
     if weights is not None:
         from .torch_weights import load_torch_weights
-        load_torch_weights(model, weights, names=torchvision_names(features, classifier))
+        # atomic=False: read into the parameters 16 MB at a time (one copy of the weights
+        # in memory, not two); on an error the half-loaded model is simply not returned
+        load_torch_weights(model, weights, names=torchvision_names(features, classifier),
+                           atomic=False)
     return model
 
 

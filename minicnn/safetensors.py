@@ -20,11 +20,14 @@ names, turning raw bytes into arrays, and reading a known number of bytes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -75,6 +78,62 @@ def read_exactly(f, nbytes: int, what: str) -> np.ndarray:
     return raw
 
 
+class StoredArray(NamedTuple):
+    """An array inside a file, checked but not read yet.
+
+    Its ``prod(shape)`` elements of ``dtype`` lie in C order from byte ``start`` of the
+    file at ``path``, or, when ``member`` is set, of that entry of the zip archive
+    ``path``. ``label`` names it in error messages.
+    """
+    path: Path
+    member: str | None
+    start: int
+    shape: tuple[int, ...]
+    dtype: str
+    big_endian: bool
+    label: str
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * item_size(self.dtype)
+
+
+@contextlib.contextmanager
+def _open_at(stored: StoredArray):
+    """The file (or zip entry) holding ``stored``, positioned at its first byte."""
+    if stored.member is None:
+        with open(stored.path, "rb") as f:
+            f.seek(stored.start)
+            yield f
+    else:
+        with zipfile.ZipFile(stored.path) as archive, archive.open(stored.member) as f:
+            f.seek(stored.start)
+            yield f
+
+
+def load_stored(stored: StoredArray) -> np.ndarray:
+    """Read the whole array: one copy in memory."""
+    with _open_at(stored) as f:
+        raw = read_exactly(f, stored.nbytes, stored.label)
+    return array_from_bytes(raw, stored.dtype, stored.big_endian).reshape(stored.shape)
+
+
+def stored_blocks(stored: StoredArray) -> Iterator[tuple[int, np.ndarray]]:
+    """Read the array about 16 MB at a time: yields ``(i, rows)`` where ``rows`` is
+    ``array[i:i + len(rows)]`` (the whole array at once if it has no rows)."""
+    if len(stored.shape) == 0 or math.prod(stored.shape) == 0:
+        yield 0, load_stored(stored)
+        return
+    row_bytes = stored.nbytes // stored.shape[0]
+    per_block = max(1, _CHUNK // row_bytes)
+    with _open_at(stored) as f:
+        for i in range(0, stored.shape[0], per_block):
+            n = min(per_block, stored.shape[0] - i)
+            raw = read_exactly(f, n * row_bytes, stored.label)
+            rows = array_from_bytes(raw, stored.dtype, stored.big_endian)
+            yield i, rows.reshape((n, *stored.shape[1:]))
+
+
 def _natural_key(name: str) -> list:
     """Sort ``features.2`` before ``features.10``: numbers compare as numbers."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part)
@@ -95,6 +154,12 @@ def read_safetensors(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarra
 
     FileNotFoundError for a missing file; ValueError for a malformed one (see above).
     """
+    return {name: load_stored(stored)
+            for name, stored in scan_safetensors(path, max_bytes=max_bytes).items()}
+
+
+def scan_safetensors(path, *, max_bytes: int = MAX_BYTES) -> dict[str, StoredArray]:
+    """Check a ``.safetensors`` file's header: ``{name: StoredArray}``, nothing read yet."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {str(path)!r}")
@@ -130,11 +195,11 @@ def read_safetensors(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarra
         if end > max_bytes:
             raise ValueError(f"{where}: its tensors take {end} bytes, more than the limit "
                              f"of {max_bytes} bytes (max_bytes)")
-        arrays = {}
-        for (begin, stop, dtype, shape), name in entries:
-            raw = read_exactly(f, stop - begin, f"{where}, tensor {name!r}")
-            arrays[name] = array_from_bytes(raw, dtype).reshape(shape)
-    return {name: arrays[name] for name in sorted(arrays, key=_natural_key)}
+    start = 8 + n
+    stored = {name: StoredArray(path, None, start + begin, shape, dtype, False,
+                                f"{where}, tensor {name!r}")
+              for (begin, _, dtype, shape), name in entries}
+    return {name: stored[name] for name in sorted(stored, key=_natural_key)}
 
 
 def _safetensors_entry(name, spec, where: str) -> tuple[int, int, str, tuple[int, ...]]:

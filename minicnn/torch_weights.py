@@ -38,6 +38,7 @@ weights in memory.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import pickle
@@ -51,7 +52,14 @@ import numpy as np
 
 from .layers import Dense
 from .model import Sequential
-from .safetensors import MAX_BYTES, array_from_bytes, item_size, read_exactly, read_safetensors
+from .safetensors import (
+    MAX_BYTES,
+    StoredArray,
+    item_size,
+    load_stored,
+    scan_safetensors,
+    stored_blocks,
+)
 
 MAX_PICKLE_BYTES = 64 * 2**20  # the pickled dict itself (names and shapes) is small
 
@@ -174,24 +182,40 @@ def _unpickle(data: bytes | io.BufferedReader, where: str, storages: dict[str, _
                          f"({type(err).__name__}: {err})") from None
 
 
-# -- turning storages and references into arrays ------------------------------------
-def _tensor(ref: _TensorRef, storage: np.ndarray, where: str, name: str) -> np.ndarray:
-    """The array ``ref`` describes, as a view of ``storage`` when it covers all of it."""
-    if not _valid_layout(ref.offset, ref.shape, ref.stride):   # checked again: as_strided
-        raise ValueError(f"{where}: tensor {name!r} has an invalid layout")  # trusts it
+# -- where each tensor's numbers are ---------------------------------------------------
+class _View(NamedTuple):
+    """A tensor that is not a C-ordered run of its storage (transposed, or a strided view):
+    read the whole storage, then take the view."""
+    storage: StoredArray
+    ref: _TensorRef
+
+
+def _locate(ref: _TensorRef, storage: StoredArray, name: str) -> StoredArray | _View:
+    """Where tensor ``name`` lies in ``storage`` (the whole storage, 1-D); checks that it
+    lies inside."""
+    label = f"{storage.label.rsplit(', storage', 1)[0]}, tensor {name!r}"
+    if not _valid_layout(ref.offset, ref.shape, ref.stride):
+        raise ValueError(f"{label} has an invalid layout")
     numel = math.prod(ref.shape)
     extent = 0 if numel == 0 else 1 + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride))
     if ref.offset + extent > ref.storage.numel:
-        raise ValueError(f"{where}: tensor {name!r} of shape {list(ref.shape)} reaches "
-                         f"element {ref.offset + extent} of a storage of "
-                         f"{ref.storage.numel} elements")
+        raise ValueError(f"{label} of shape {list(ref.shape)} reaches element "
+                         f"{ref.offset + extent} of a storage of {ref.storage.numel} elements")
     contiguous = tuple(math.prod(ref.shape[i + 1:]) for i in range(len(ref.shape)))
-    if ref.offset == 0 and numel == storage.size and (ref.stride == contiguous or numel <= 1):
-        return storage.reshape(ref.shape)
+    if ref.stride == contiguous or numel <= 1:
+        return storage._replace(start=storage.start + ref.offset * item_size(storage.dtype),
+                                shape=ref.shape, label=label)
+    return _View(storage, ref)
+
+
+def _load(item: StoredArray | _View) -> np.ndarray:
+    if isinstance(item, StoredArray):
+        return load_stored(item)
+    storage, ref = load_stored(item.storage), item.ref   # checked by _locate
     view = np.lib.stride_tricks.as_strided(
         storage[ref.offset:], shape=ref.shape,
         strides=tuple(s * storage.itemsize for s in ref.stride))
-    return view.copy()   # a view into a shared or larger storage: its own memory
+    return view.copy()
 
 
 def _collect(obj, where: str) -> dict[str, _TensorRef]:
@@ -216,7 +240,7 @@ def _check_total(storages, where: str, max_bytes: int) -> None:
 
 
 # -- the two torch.save formats -------------------------------------------------------
-def _read_zip(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
+def _scan_zip(path: Path, where: str, max_bytes: int) -> dict[str, StoredArray | _View]:
     with zipfile.ZipFile(path) as archive:
         infos = {info.filename: info for info in archive.infolist()}
         pickles = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
@@ -232,27 +256,24 @@ def _read_zip(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
             raise ValueError(f"{where}: unknown byteorder {byteorder!r}")
         storages: dict[str, _Storage] = {}
         refs = _collect(_unpickle(archive.read(pickles[0]), where, storages), where)
-        for s in storages.values():
-            info = infos.get(f"{prefix}data/{s.key}")
-            nbytes = s.numel * item_size(s.dtype)
-            if info is None or info.file_size != nbytes:
-                raise ValueError(f"{where}: storage {s.key!r} should hold {nbytes} bytes, "
-                                 f"but the archive has "
-                                 f"{'no such entry' if info is None else info.file_size}")
-        _check_total(storages.values(), where, max_bytes)
-        arrays: dict[str, np.ndarray] = {}
-        for key, s in storages.items():
-            with archive.open(f"{prefix}data/{key}") as f:
-                raw = read_exactly(f, s.numel * item_size(s.dtype), f"{where}, storage {key!r}")
-            arrays[key] = array_from_bytes(raw, s.dtype, byteorder == "big")
-    return {name: _tensor(ref, arrays[ref.storage.key], where, name)
-            for name, ref in refs.items()}
+    stored = {}
+    for s in storages.values():
+        info = infos.get(f"{prefix}data/{s.key}")
+        nbytes = s.numel * item_size(s.dtype)
+        if info is None or info.file_size != nbytes:
+            raise ValueError(f"{where}: storage {s.key!r} should hold {nbytes} bytes, "
+                             f"but the archive has "
+                             f"{'no such entry' if info is None else info.file_size}")
+        stored[s.key] = StoredArray(path, info.filename, 0, (s.numel,), s.dtype,
+                                    byteorder == "big", f"{where}, storage {s.key!r}")
+    _check_total(storages.values(), where, max_bytes)
+    return {name: _locate(ref, stored[ref.storage.key], name) for name, ref in refs.items()}
 
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def _read_legacy(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray]:
+def _scan_legacy(path: Path, where: str, max_bytes: int) -> dict[str, StoredArray | _View]:
     size = path.stat().st_size
     storages: dict[str, _Storage] = {}
     with open(path, "rb") as f:
@@ -268,19 +289,48 @@ def _read_legacy(path: Path, where: str, max_bytes: int) -> dict[str, np.ndarray
                 or sorted(keys) != sorted(storages)):
             raise ValueError(f"{where}: the list of storages does not match the tensors")
         _check_total(storages.values(), where, max_bytes)
-        if sum(s.numel * item_size(s.dtype) for s in storages.values()) > size - f.tell():
-            raise ValueError(f"{where}: the file is shorter than its tensors")
-        arrays: dict[str, np.ndarray] = {}
-        for key in keys:
+        stored, position = {}, f.tell()
+        for key in keys:   # each storage: its element count (8 bytes), then its bytes
             s = storages[key]
+            f.seek(position)
             count = int.from_bytes(f.read(8), "big" if big_endian else "little")
-            if count != s.numel:
-                raise ValueError(f"{where}: storage {key!r} should hold {s.numel} "
-                                 f"elements, but the file says {count}")
-            raw = read_exactly(f, s.numel * item_size(s.dtype), f"{where}, storage {key!r}")
-            arrays[key] = array_from_bytes(raw, s.dtype, big_endian)
-    return {name: _tensor(ref, arrays[ref.storage.key], where, name)
-            for name, ref in refs.items()}
+            if count != s.numel or position + 8 + s.numel * item_size(s.dtype) > size:
+                raise ValueError(f"{where}: storage {key!r} should hold {s.numel} elements "
+                                 f"({s.numel * item_size(s.dtype)} bytes), but the file "
+                                 f"says {count} or is shorter")
+            stored[key] = StoredArray(path, None, position + 8, (s.numel,), s.dtype,
+                                      big_endian, f"{where}, storage {key!r}")
+            position += 8 + s.numel * item_size(s.dtype)
+    return {name: _locate(ref, stored[ref.storage.key], name) for name, ref in refs.items()}
+
+
+@contextlib.contextmanager
+def _reading(where: str):
+    """Turn the errors of a damaged or truncated file into a ValueError naming it."""
+    try:
+        yield
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ValueError(f"{where}: the file is damaged or truncated "
+                         f"({type(err).__name__}: {err})") from None
+
+
+def _scan(path, max_bytes: int) -> dict[str, StoredArray | _View]:
+    """Check a weights file and find its tensors, without reading them."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {str(path)!r}")
+    where = repr(str(path))
+    with open(path, "rb") as f:
+        head = f.read(9)
+    with _reading(where):
+        if zipfile.is_zipfile(path):
+            return _scan_zip(path, where, max_bytes)
+        if head[:1] == b"\x80":   # a pickle's PROTO opcode: the legacy format
+            return _scan_legacy(path, where, max_bytes)
+        if len(head) == 9 and head[8:9] == b"{":
+            return scan_safetensors(path, max_bytes=max_bytes)
+    raise ValueError(f"{where} is neither a PyTorch checkpoint (.pth/.pt, written by "
+                     f"torch.save) nor a .safetensors file")
 
 
 def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
@@ -302,24 +352,9 @@ def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndar
         names the refused global), is truncated or inconsistent, or its tensors take
         more than ``max_bytes``.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights file at {str(path)!r}")
-    where = repr(str(path))
-    with open(path, "rb") as f:
-        head = f.read(9)
-    try:
-        if zipfile.is_zipfile(path):
-            return _read_zip(path, where, max_bytes)
-        if head[:1] == b"\x80":   # a pickle's PROTO opcode: the legacy format
-            return _read_legacy(path, where, max_bytes)
-        if len(head) == 9 and head[8:9] == b"{":
-            return read_safetensors(path, max_bytes=max_bytes)
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise ValueError(f"{where}: the file is damaged or truncated "
-                         f"({type(err).__name__}: {err})") from None
-    raise ValueError(f"{where} is neither a PyTorch checkpoint (.pth/.pt, written by "
-                     f"torch.save) nor a .safetensors file")
+    items = _scan(path, max_bytes)
+    with _reading(repr(str(path))):
+        return {name: _load(item) for name, item in items.items()}
 
 
 # -- into a minicnn model ------------------------------------------------------------
@@ -353,8 +388,17 @@ def default_names(model: Sequential, keys: list[str]) -> dict[str, str]:
     return names
 
 
+def _shape(item: StoredArray | _View) -> tuple[int, ...]:
+    return item.shape if isinstance(item, StoredArray) else item.ref.shape
+
+
+def _dtype_name(item: StoredArray | _View) -> str:
+    dtype = item.dtype if isinstance(item, StoredArray) else item.storage.dtype
+    return dtype if dtype == "bfloat16" else str(np.dtype(dtype))
+
+
 def load_torch_weights(model: Sequential, path, names: Mapping[str, str] | None = None,
-                       *, max_bytes: int = MAX_BYTES) -> Sequential:
+                       *, atomic: bool = True, max_bytes: int = MAX_BYTES) -> Sequential:
     """Copy a PyTorch ``state_dict`` from ``path`` into ``model``; returns ``model``.
 
     Parameters
@@ -367,22 +411,30 @@ def load_torch_weights(model: Sequential, path, names: Mapping[str, str] | None 
         e.g. ``{"conv1.W": "features.0.weight", "conv1.b": "features.0.bias", ...}``;
         every parameter of the model must appear, and every key of the file must be
         used. Default: `default_names` (pairing layers and modules in order).
+    atomic : bool
+        True (default): every tensor is read and checked (finite floats) before any
+        parameter changes, so after an error the model is unchanged; this holds the
+        file's tensors and the model's together in memory. False: each tensor is
+        read about 16 MB at a time straight into its parameter, which needs almost no
+        memory beyond the model, but a damaged or non-finite tensor found halfway
+        leaves the model partly loaded (`minicnn.models.vgg16` uses this for the
+        network it has just built, which it drops on an error).
 
     Dense weights are transposed on the way in: PyTorch's ``Linear.weight`` is
     (out_features, in_features), minicnn's ``Dense.W`` is (in_features, out_features)
     (``out = x @ W + b``). Conv weights are (F, C, KH, KW) in both. Values are
     converted to the model's dtype.
 
-    Every key, shape and dtype is checked before any parameter changes: on an error
-    (a ValueError naming the key) the model is unchanged.
+    Keys, shapes and dtypes are always checked before any parameter changes; errors
+    are ValueErrors naming the file and the key.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a minicnn Sequential, but got {type(model).__name__}")
-    weights = read_torch_weights(path, max_bytes=max_bytes)
+    items = _scan(path, max_bytes)
     where = repr(str(path))
     hint = "" if names is not None else (" (paired by order, see default_names; pass "
                                          "names={parameter: key} to choose)")
-    names = default_names(model, list(weights)) if names is None else names
+    names = default_names(model, list(items)) if names is None else names
     if not isinstance(names, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
         raise TypeError(f"names must map minicnn parameter names to file keys (str -> str). "
@@ -397,31 +449,46 @@ def load_torch_weights(model: Sequential, path, names: Mapping[str, str] | None 
     if twice:
         raise ValueError(f"names maps several parameters to the file key {twice[0]!r}")
     dense = {f"{layer.name}.W" for layer in model.layers if isinstance(layer, Dense)}
-    new = {}
-    for param, value in params.items():
+    for param, value in params.items():   # everything but the numbers themselves
         key = names.get(param)
         if key is None:
             raise ValueError(f"names has no entry for the model's parameter {param!r}")
-        if key not in weights:
+        if key not in items:
             raise ValueError(f"{where} does not match the model: key {key!r} (for "
                              f"{param!r}) is missing from the file")
-        array = weights[key]
+        shape = _shape(items[key])
         expected = value.shape[::-1] if param in dense else value.shape
-        if array.shape != expected:
+        if shape != expected:
             layout = " (a Linear weight: out_features, in_features)" if param in dense else ""
             raise ValueError(f"{where} does not match the model: key {key!r} has shape "
-                             f"{list(array.shape)}, but {param!r} of shape "
+                             f"{list(shape)}, but {param!r} of shape "
                              f"{list(value.shape)} needs {list(expected)}{layout}{hint}")
-        if array.dtype.kind != "f":
-            raise ValueError(f"{where}: key {key!r} must hold floats, but has dtype "
-                             f"{array.dtype}")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{where}: key {key!r} has non-finite values")
-        new[param] = array.T if param in dense else array
-    extra = [key for key in weights if key not in names.values()]
+        dtype = _dtype_name(items[key])
+        if not dtype.startswith(("float", "bfloat")):
+            raise ValueError(f"{where}: key {key!r} must hold floats, but has dtype {dtype}")
+    extra = [key for key in items if key not in names.values()]
     if extra:
         raise ValueError(f"{where} does not match the model: the file's key {extra[0]!r} "
                          f"is not used by any parameter (all unused: {extra})")
-    for param, value in params.items():
-        value[...] = new[param]   # in place, in the parameter's own dtype
+
+    def check_finite(array, key):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{where}: key {key!r} has non-finite values")
+        return array
+
+    with _reading(where):
+        if atomic:
+            new = {param: check_finite(_load(items[names[param]]), names[param])
+                   for param in params}
+            for param, value in params.items():
+                target = value.T if param in dense else value   # torch's layout
+                target[...] = new[param]   # in place, in the parameter's own dtype
+            return model
+        for param, value in params.items():
+            item, target = items[names[param]], value.T if param in dense else value
+            if isinstance(item, _View):
+                target[...] = check_finite(_load(item), names[param])
+                continue
+            for i, rows in stored_blocks(item):
+                target[i:i + len(rows)] = check_finite(rows, names[param])
     return model

@@ -457,3 +457,47 @@ def test_explanations_accept_the_loaded_network():
     assert receptive_field(model, "pool2", 0, 0) == (-3, -3, 7, 7)
     rho = randomization_test(model, x, target, rng=0)
     assert list(rho) == ["original", "fc2", "fc1", "conv2", "conv1"]
+
+
+# -- atomic=False: straight into the parameters, a block at a time ----------------------
+@pytest.mark.parametrize("filename", TINY_FILES)
+def test_streaming_load_gives_the_same_weights(filename):
+    atomic, names = tiny_vgg()
+    load_torch_weights(atomic, DATA / filename, names=names)
+    streamed, _ = tiny_vgg()
+    load_torch_weights(streamed, DATA / filename, names=names, atomic=False)
+    for key, value in atomic.parameters().items():
+        np.testing.assert_array_equal(streamed.parameters()[key], value, err_msg=key)
+
+
+def test_streaming_a_dense_weight_in_several_blocks(tmp_path):
+    # 5000 x 1000 float32 is 20 MB: read as two blocks of rows (16 MB at most each)
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((5000, 1000)).astype(np.float32)   # torch (out, in)
+    bias = rng.standard_normal(5000).astype(np.float32)
+    save_safetensors({"0.weight": weight, "0.bias": bias}, tmp_path / "big.safetensors")
+    model = Sequential([Dense(1000, 5000)])
+    load_torch_weights(model, tmp_path / "big.safetensors", atomic=False)
+    np.testing.assert_array_equal(model["fc1"].params["W"], weight.T)
+    np.testing.assert_array_equal(model["fc1"].params["b"], bias)
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+def test_a_transposed_tensor_in_the_file(tmp_path, atomic):
+    # weight (3, 2) stored as the transpose of a (2, 3) storage: strides (1, 3)
+    pkl = state_dict_pickle({"0.weight": ("0", 6, 0, (3, 2), (1, 3)),
+                             "0.bias": ("1", 3, 0, (3,), (1,))})
+    path = write_checkpoint(tmp_path / "t.pth", pkl, {
+        "0": np.arange(6, dtype="<f4").tobytes(), "1": np.array([1, 2, 3], "<f4").tobytes()})
+    model = Sequential([Dense(2, 3)])
+    load_torch_weights(model, path, atomic=atomic)
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3).T   # weight[o, i] = storage[o + 3i]
+    np.testing.assert_array_equal(model["fc1"].params["W"], weight.T)
+
+
+def test_streaming_stops_at_a_non_finite_tensor(tmp_path, tiny_weights):
+    tiny_weights["classifier.3.bias"][2] = np.inf
+    path = _save(tmp_path, tiny_weights)
+    model, names = tiny_vgg()
+    with pytest.raises(ValueError, match=r"key 'classifier.3.bias' has non-finite values"):
+        load_torch_weights(model, path, names=names, atomic=False)

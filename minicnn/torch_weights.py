@@ -29,11 +29,15 @@ types), each with minicnn's own harmless stand-in; any other name raises a
 ValueError naming the file and the name, before anything is called. This is the
 idea of ``torch.load(weights_only=True)``, with a shorter list.
 
-Sizes are checked before anything is allocated, as in ``minicnn/npz.py``: every
-storage must be exactly as large as the file says, every tensor must lie inside its
-storage, and all of them together must stay under ``max_bytes``. Each storage is
-read once, straight into its NumPy array, so reading needs about one copy of the
-weights in memory.
+Reading happens in two steps. First the file is *scanned* (`_scan`): the pickle or
+header is read and every size is checked before anything is allocated, as in
+``minicnn/npz.py`` -- every storage must be exactly as large as the file says, every
+tensor must lie inside its storage, and all of them together must stay under
+``max_bytes``. The scan gives, for each tensor, where its bytes are (a
+`minicnn.safetensors.StoredArray`). Then the numbers are read, straight into NumPy
+arrays: all at once (`read_torch_weights`, about one copy of the weights in memory)
+or 16 MB at a time into a model's parameters (`load_torch_weights` with
+``atomic=False``).
 """
 
 from __future__ import annotations

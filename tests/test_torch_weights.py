@@ -126,11 +126,12 @@ class Payload:
         return self.func, self.args
 
 
-def write_checkpoint(path, data_pkl: bytes, storages=None, prefix="archive"):
+def write_checkpoint(path, data_pkl: bytes, storages=None, prefix="archive",
+                     byteorder="little"):
     """A zip laid out as torch.save writes it."""
     with zipfile.ZipFile(path, "w") as z:
         z.writestr(f"{prefix}/data.pkl", data_pkl)
-        z.writestr(f"{prefix}/byteorder", "little")
+        z.writestr(f"{prefix}/byteorder", byteorder)
         for key, data in (storages or {}).items():
             z.writestr(f"{prefix}/data/{key}", data)
         z.writestr(f"{prefix}/version", "3\n")
@@ -250,6 +251,21 @@ def test_a_pickle_cannot_change_a_tensor_after_it_was_checked(tmp_path, state):
                             {"0": np.arange(6, dtype="<f4").tobytes()})
     with pytest.raises(ValueError, match="the pickled data is invalid"):
         read_torch_weights(path)
+
+
+@pytest.mark.parametrize("atomic", [True, False])
+def test_a_big_endian_checkpoint(tmp_path, atomic):
+    pkl = state_dict_pickle({"0.weight": ("0", 6, 0, (3, 2), (2, 1)),
+                             "0.bias": ("1", 3, 0, (3,), (1,))})
+    weight = np.arange(6, dtype=np.float32).reshape(3, 2) / 4
+    path = write_checkpoint(tmp_path / "big.pth", pkl, {
+        "0": weight.astype(">f4").tobytes(), "1": np.array([1, 2, 3], ">f4").tobytes()},
+        prefix="vgg16-397923af", byteorder="big")
+    np.testing.assert_array_equal(read_torch_weights(path)["0.weight"], weight)
+    model = Sequential([Dense(2, 3)])
+    load_torch_weights(model, path, atomic=atomic)
+    np.testing.assert_array_equal(model["fc1"].params["W"], weight.T)
+    np.testing.assert_array_equal(model["fc1"].params["b"], [1, 2, 3])
 
 
 def test_max_bytes_limits_the_total(tmp_path):

@@ -9,10 +9,12 @@ from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 from .losses import SoftmaxCrossEntropy
 from .models import pretrained
 from .sequential import Sequential, load, relu_mode
+from .torch_weights import load_torch_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Conv2D", "ReLU", "MaxPool2D", "AvgPool2D", "Flatten", "Dense", "Dropout",
     "SoftmaxCrossEntropy", "Sequential", "relu_mode", "load", "pretrained",
+    "load_torch_weights",
 ]

@@ -1,38 +1,29 @@
 """How fast is minicnn's Conv2D (float32, forward + backward)?
 
-    python benchmarks/conv.py                 # about a minute on 2 cores
-    python benchmarks/conv.py --repeats 31    # steadier medians on a busy machine
+    python benchmarks/conv.py                    # 3 rounds, about 2 minutes on 2 cores
+    python benchmarks/conv.py --rounds 5 --repeats 31
 
-For each shape, one "step" is a forward pass plus the backward pass with all three
-gradients (dx, dW, db). The table gives:
-
-- **minicnn ms**: median time of one step of `minicnn.Conv2D`;
-- **GFLOP/s**: the step's useful arithmetic (3 GEMMs of 2*F*C*KH*KW*N*H_out*W_out
-  flops each: forward, dx, dW) divided by that time;
-- **A @ B GFLOP/s**: NumPy's own speed on one float32 matrix product of the forward
-  GEMM's shape, ``(F, C*KH*KW) @ (C*KH*KW, N*H_out*W_out)``: what the BLAS gives;
-- **torch ms** and **ratio** (minicnn time / torch time), when PyTorch is installed
-  (it is not a dependency): ``torch.nn.functional.conv2d`` forward plus
-  ``torch.autograd.grad`` for the input, weight and bias -- the same work. PyTorch
-  runs with as many threads as NumPy's OpenBLAS (both printed).
-
-Timings are medians over ``--repeats`` steps after warm-up, with minicnn and torch
-steps interleaved so that both see the same machine load.
+One "step" is a forward pass plus the backward pass with all three gradients (dx,
+dW, db). PyTorch's step (when it is installed; it is not a dependency) is
+``torch.nn.functional.conv2d`` plus ``torch.autograd.grad`` for input, weight and
+bias: the same work. Each side runs in its own process (see ``_harness.py``), with
+the same number of threads; a run gives the median step time over ``--repeats``
+steps after warm-up, and the table gives the median over the rounds with the
+spread (min-max). Also shown: **GFLOP/s**, the step's useful arithmetic (3 GEMMs of
+2*F*C*KH*KW*N*H_out*W_out flops: forward, dx, dW) divided by minicnn's time, and
+**GEMM GFLOP/s**, NumPy's own speed on one float32 product of the forward GEMM's
+shape: what the BLAS gives. The record goes to ``benchmarks/results/conv-*.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import json
+import os
+import sys
 
-import numpy as np
-
-import minicnn
-
-try:   # run as a script: benchmarks/ is on sys.path
-    from _common import optional_torch
-except ImportError:
-    from benchmarks._common import optional_torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness  # noqa: E402
 
 SHAPES = [  # name, (N, C, H, W), F, kernel, padding
     ("VGG block", (32, 64, 32, 32), 64, 3, 1),
@@ -41,72 +32,115 @@ SHAPES = [  # name, (N, C, H, W), F, kernel, padding
 ]
 
 
-def median_times(steps: dict, repeats: int, warmup: int = 3) -> dict:
-    """Median seconds of each callable, run in turn (interleaved) ``repeats`` times."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
-def conv_steps(shape, f, k, pad, torch):
-    """Callables for one step of minicnn, the raw GEMM and (maybe) torch."""
-    rng = np.random.default_rng(0)
+def gemm_flops(shape, f, k, pad) -> float:
     n, c, h, w = shape
-    layer = minicnn.Conv2D(c, f, k, padding=pad, rng=rng)
-    layer.params["b"] = rng.standard_normal(f).astype(np.float32)
-    x = rng.standard_normal(shape).astype(np.float32)
-    h_out, w_out = layer.output_shape(shape)[2:]
-    dout = rng.standard_normal((n, f, h_out, w_out)).astype(np.float32)
+    h_out, w_out = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+    return 2.0 * f * c * k * k * n * h_out * w_out
 
-    def minicnn_step():
-        layer.forward(x)
-        layer.backward(dout)
 
-    a = rng.standard_normal((f, c * k * k)).astype(np.float32)
-    b = rng.standard_normal((c * k * k, n * h_out * w_out)).astype(np.float32)
-    steps = {"minicnn": minicnn_step, "gemm": lambda: a @ b}
-    if torch is not None:
-        tx = torch.from_numpy(x).requires_grad_()
-        tw = torch.from_numpy(layer.params["W"]).requires_grad_()
-        tb = torch.from_numpy(layer.params["b"]).requires_grad_()
-        tdout = torch.from_numpy(dout)
+def side_minicnn(repeats: int) -> dict:
+    import numpy as np
 
-        def torch_step():
-            out = torch.nn.functional.conv2d(tx, tw, tb, padding=pad)
-            torch.autograd.grad(out, (tx, tw, tb), tdout)
+    import minicnn
+    out = {}
+    for name, shape, f, k, pad in SHAPES:
+        rng = np.random.default_rng(0)
+        layer = minicnn.Conv2D(shape[1], f, k, padding=pad, rng=rng)
+        x = rng.standard_normal(shape).astype(np.float32)
+        dout = rng.standard_normal(layer.output_shape(shape)).astype(np.float32)
 
-        steps["torch"] = torch_step
-    gemm_flops = 2.0 * f * c * k * k * n * h_out * w_out
-    return steps, gemm_flops
+        def step():
+            layer.forward(x)
+            layer.backward(dout)
+
+        n, c, _, _ = shape
+        cols = int(gemm_flops(shape, f, k, pad) / (2 * f * c * k * k))
+        a = rng.standard_normal((f, c * k * k)).astype(np.float32)
+        b = rng.standard_normal((c * k * k, cols)).astype(np.float32)
+        out[name] = {"seconds": _harness.median_seconds(step, repeats),
+                     "gemm_seconds": _harness.median_seconds(lambda: a @ b, repeats)}
+    return out
+
+
+def side_torch(repeats: int) -> dict:
+    import numpy as np
+    import torch
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    out = {}
+    for name, shape, f, k, pad in SHAPES:
+        rng = np.random.default_rng(0)
+        x = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).requires_grad_()
+        w = torch.from_numpy(rng.standard_normal((f, shape[1], k, k)).astype(np.float32))
+        b = torch.zeros(f, requires_grad=True)
+        w.requires_grad_()
+        with torch.no_grad():
+            dout = torch.randn_like(torch.nn.functional.conv2d(x, w, b, padding=pad))
+
+        def step():
+            out = torch.nn.functional.conv2d(x, w, b, padding=pad)
+            torch.autograd.grad(out, (x, w, b), dout)
+
+        out[name] = {"seconds": _harness.median_seconds(step, repeats)}
+    return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="processes per side")
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per shape")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="BLAS / PyTorch threads for both sides (default: %(default)s)")
+    parser.add_argument("--no-torch", action="store_true", help="time minicnn only")
+    parser.add_argument("--side", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    torch = optional_torch(args.no_torch)
-    print(f"float32 Conv2D forward + backward (dx, dW, db), median of {args.repeats}\n")
-    header = "| shape | minicnn ms | GFLOP/s | A @ B GFLOP/s |"
-    print(header + (" torch ms | ratio |" if torch else ""))
-    print("|---" * (4 + 2 * (torch is not None)) + "|")
+    if args.side:   # one side, in this process: print its figures as JSON
+        _harness.set_threads(args.threads)
+        figures = side_minicnn(args.repeats) if args.side == "minicnn" \
+            else side_torch(args.repeats)
+        print(json.dumps({"figures": figures, "info": _harness.side_info(args.threads)}))
+        return
+
+    sides = ["minicnn"] + (["torch"] if not args.no_torch and _harness.torch_installed()
+                           else [])
+    runs = _harness.run_rounds(__file__, sides, args.rounds,
+                               ["--repeats", str(args.repeats), "--threads", str(args.threads)])
+    rows = []
     for name, shape, f, k, pad in SHAPES:
-        steps, gemm_flops = conv_steps(shape, f, k, pad, torch)
-        t = median_times(steps, args.repeats)
-        gflops = 3 * gemm_flops / t["minicnn"] / 1e9
-        row = (f"| {name} {shape} -> {f}, {k}x{k}, pad {pad} | {t['minicnn'] * 1e3:.1f} "
-               f"| {gflops:.1f} | {gemm_flops / t['gemm'] / 1e9:.1f} |")
-        if torch:
-            row += f" {t['torch'] * 1e3:.1f} | {t['minicnn'] / t['torch']:.2f}x |"
-        print(row, flush=True)
+        row = {"shape": name, "input": list(shape), "filters": f, "kernel": k, "padding": pad}
+        for side in sides:
+            row[f"{side}_seconds"] = _harness.spread([r["figures"][name]["seconds"]
+                                                      for r in runs[side]])
+        row["gemm_gflops"] = _harness.spread(
+            [gemm_flops(shape, f, k, pad) / r["figures"][name]["gemm_seconds"] / 1e9
+             for r in runs["minicnn"]])
+        if "torch" in sides:
+            row["ratio"] = _harness.spread([m["figures"][name]["seconds"]
+                                            / t["figures"][name]["seconds"]
+                                            for m, t in zip(runs["minicnn"], runs["torch"])])
+        rows.append(row)
+    record = {"benchmark": "conv", "command": "python benchmarks/conv.py "
+              + " ".join(argv if argv is not None else sys.argv[1:]),
+              "rounds": args.rounds, "repeats": args.repeats, "threads": args.threads,
+              "machine": _harness.machine(),
+              "sides": {side: runs[side][0]["info"] for side in sides}, "results": rows}
+    path = _harness.write_record("conv", record)
+
+    print(f"float32 Conv2D forward + backward, {args.threads} thread(s); median (min-max) "
+          f"of {args.rounds} rounds, each the median of {args.repeats} steps\n")
+    print("| shape | minicnn ms | GFLOP/s | GEMM GFLOP/s |"
+          + (" PyTorch ms | ratio |" if "torch" in sides else ""))
+    print("|---" * (4 + 2 * ("torch" in sides)) + "|")
+    for (name, shape, f, k, pad), row in zip(SHAPES, rows):
+        gflops = 3 * gemm_flops(shape, f, k, pad) / row["minicnn_seconds"]["median"] / 1e9
+        line = (f"| {name} {shape} -> {f}, {k}x{k} pad {pad} "
+                f"| {_harness.fmt(row['minicnn_seconds'], 1e3)} | {gflops:.1f} "
+                f"| {row['gemm_gflops']['median']:.1f} |")
+        if "torch" in sides:
+            line += (f" {_harness.fmt(row['torch_seconds'], 1e3)} "
+                     f"| {_harness.fmt(row['ratio'], digits=2)}x |")
+        print(line)
+    print(f"\nrecord: {os.path.relpath(path)}")
 
 
 if __name__ == "__main__":

@@ -55,8 +55,10 @@ import warnings
 import numpy as np
 
 try:   # run as a script: benchmarks/ is on sys.path
+    import _harness
     from _common import blas_threads
 except ImportError:
+    from benchmarks import _harness
     from benchmarks._common import blas_threads
 
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
@@ -328,7 +330,12 @@ def report(workers: list[Worker], maps: dict, args, load_before, load_after) -> 
               f"{fmt(info['peak_rss'])} | {fmt(extra)} | {fmt(info['lifetime_peak'])} |")
     mini = workers[0].info
     print(f"\nminicnn runs (s): {' '.join(f'{t:.2f}' for t in workers[0].times)}")
+    record = {"benchmark": "explain", "command": "python benchmarks/explain.py "
+              + " ".join(sys.argv[1:]), "repeats": args.repeats, "warmup": args.warmup,
+              "dtype": dtype, "machine": _harness.machine(),
+              "sides": {w.side: {**w.info, "times": w.times} for w in workers}}
     if len(workers) == 1:
+        print(f"record: {os.path.relpath(_harness.write_record('explain', record))}")
         return
     ref = workers[1].info
     print(f"captum runs (s):  {' '.join(f'{t:.2f}' for t in workers[1].times)}")
@@ -360,6 +367,9 @@ def report(workers: list[Worker], maps: dict, args, load_before, load_after) -> 
         lines.append("memory: no peak-RSS reset on this system (/proc/self/clear_refs), "
                      "so no extra-memory comparison; see the lifetime peaks")
     print("\n".join(lines))
+    record["agreement"] = {"relative_error": float(np.linalg.norm(a - b) / np.linalg.norm(b)),
+                           "spearman": float(spearman(a, b))}
+    print(f"record: {os.path.relpath(_harness.write_record('explain', record))}")
 
 
 if __name__ == "__main__":

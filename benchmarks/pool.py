@@ -1,29 +1,25 @@
 """How fast is minicnn's MaxPool2D (float32, forward + backward)?
 
-    python benchmarks/pool.py                 # a few seconds
-    python benchmarks/pool.py --repeats 51
+    python benchmarks/pool.py                    # 3 rounds, about 30 s on 2 cores
+    python benchmarks/pool.py --rounds 5 --repeats 51
 
-One "step" is ``MaxPool2D.forward`` plus ``backward`` (dx). When PyTorch is
-installed (it is not a dependency), the same step in PyTorch is
-``torch.nn.functional.max_pool2d(..., return_indices=True)`` plus
-``torch.autograd.grad`` for the input, with as many threads as NumPy's OpenBLAS.
-Medians over ``--repeats`` interleaved steps after warm-up; see ``conv.py``.
+One "step" is ``MaxPool2D.forward`` plus ``backward`` (dx). PyTorch's step (when it
+is installed; it is not a dependency) is ``torch.nn.functional.max_pool2d`` plus
+``torch.autograd.grad`` for the input. Each side runs in its own process with the
+same number of threads, in alternating rounds (see ``_harness.py``); the table gives
+the median over the rounds (min-max) of each run's median step time. The record goes
+to ``benchmarks/results/pool-*.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 
-import numpy as np
-
-import minicnn
-
-try:   # run as a script: benchmarks/ is on sys.path
-    from _common import optional_torch
-    from conv import median_times
-except ImportError:
-    from benchmarks._common import optional_torch
-    from benchmarks.conv import median_times
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness  # noqa: E402
 
 SHAPES = [  # (N, C, H, W), kernel, stride
     ((32, 64, 32, 32), 2, 2),
@@ -33,45 +29,99 @@ SHAPES = [  # (N, C, H, W), kernel, stride
 ]
 
 
-def pool_steps(shape, k, s, torch):
-    rng = np.random.default_rng(0)
-    layer = minicnn.MaxPool2D(k, stride=s)
-    x = rng.standard_normal(shape).astype(np.float32)
-    dout = rng.standard_normal(layer.output_shape(shape)).astype(np.float32)
+def label(shape, k, s) -> str:
+    return f"{shape} {k}x{k} stride {s}"
 
-    def minicnn_step():
-        layer.forward(x)
-        layer.backward(dout)
 
-    steps = {"minicnn": minicnn_step}
-    if torch is not None:
-        tx = torch.from_numpy(x).requires_grad_()
-        tdout = torch.from_numpy(dout)
+def side_minicnn(repeats: int) -> dict:
+    import numpy as np
 
-        def torch_step():
-            out, _ = torch.nn.functional.max_pool2d(tx, k, s, return_indices=True)
-            torch.autograd.grad(out, tx, tdout)
+    import minicnn
+    out = {}
+    for shape, k, s in SHAPES:
+        rng = np.random.default_rng(0)
+        layer = minicnn.MaxPool2D(k, stride=s)
+        x = rng.standard_normal(shape).astype(np.float32)
+        dout = rng.standard_normal(layer.output_shape(shape)).astype(np.float32)
 
-        steps["torch"] = torch_step
-    return steps
+        def step():
+            layer.forward(x)
+            layer.backward(dout)
+
+        out[label(shape, k, s)] = _harness.median_seconds(step, repeats)
+    return out
+
+
+def side_torch(repeats: int) -> dict:
+    import numpy as np
+    import torch
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    out = {}
+    for shape, k, s in SHAPES:
+        rng = np.random.default_rng(0)
+        x = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).requires_grad_()
+        with torch.no_grad():
+            dout = torch.randn_like(torch.nn.functional.max_pool2d(x, k, s))
+
+        def step():
+            out, _ = torch.nn.functional.max_pool2d(x, k, s, return_indices=True)
+            torch.autograd.grad(out, x, dout)
+
+        out[label(shape, k, s)] = _harness.median_seconds(step, repeats)
+    return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="processes per side")
     parser.add_argument("--repeats", type=int, default=31, help="timed steps per shape")
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="BLAS / PyTorch threads for both sides (default: %(default)s)")
+    parser.add_argument("--no-torch", action="store_true", help="time minicnn only")
+    parser.add_argument("--side", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    torch = optional_torch(args.no_torch)
-    print(f"float32 MaxPool2D forward + backward, median of {args.repeats}\n")
-    print("| input | window | minicnn ms |" + (" torch ms | ratio |" if torch else ""))
-    print("|---" * (3 + 2 * (torch is not None)) + "|")
+    if args.side:   # one side, in this process: print its figures as JSON
+        _harness.set_threads(args.threads)
+        figures = side_minicnn(args.repeats) if args.side == "minicnn" \
+            else side_torch(args.repeats)
+        print(json.dumps({"figures": figures, "info": _harness.side_info(args.threads)}))
+        return
+
+    sides = ["minicnn"] + (["torch"] if not args.no_torch and _harness.torch_installed()
+                           else [])
+    runs = _harness.run_rounds(__file__, sides, args.rounds,
+                               ["--repeats", str(args.repeats), "--threads", str(args.threads)])
+    rows = []
     for shape, k, s in SHAPES:
-        t = median_times(pool_steps(shape, k, s, torch), args.repeats)
-        row = f"| {shape} | {k}x{k} stride {s} | {t['minicnn'] * 1e3:.2f} |"
-        if torch:
-            row += f" {t['torch'] * 1e3:.2f} | {t['minicnn'] / t['torch']:.2f}x |"
-        print(row, flush=True)
+        name = label(shape, k, s)
+        row = {"input": list(shape), "kernel": k, "stride": s}
+        for side in sides:
+            row[f"{side}_seconds"] = _harness.spread([r["figures"][name] for r in runs[side]])
+        if "torch" in sides:
+            row["ratio"] = _harness.spread([m["figures"][name] / t["figures"][name]
+                                            for m, t in zip(runs["minicnn"], runs["torch"])])
+        rows.append(row)
+    record = {"benchmark": "pool", "command": "python benchmarks/pool.py "
+              + " ".join(argv if argv is not None else sys.argv[1:]),
+              "rounds": args.rounds, "repeats": args.repeats, "threads": args.threads,
+              "machine": _harness.machine(),
+              "sides": {side: runs[side][0]["info"] for side in sides}, "results": rows}
+    path = _harness.write_record("pool", record)
+
+    print(f"float32 MaxPool2D forward + backward, {args.threads} thread(s); median (min-max) "
+          f"of {args.rounds} rounds, each the median of {args.repeats} steps\n")
+    print("| input | window | minicnn ms |" + (" PyTorch ms | ratio |" if "torch" in sides
+                                                else ""))
+    print("|---" * (3 + 2 * ("torch" in sides)) + "|")
+    for (shape, k, s), row in zip(SHAPES, rows):
+        line = (f"| {shape} | {k}x{k} stride {s} "
+                f"| {_harness.fmt(row['minicnn_seconds'], 1e3, 2)} |")
+        if "torch" in sides:
+            line += (f" {_harness.fmt(row['torch_seconds'], 1e3, 2)} "
+                     f"| {_harness.fmt(row['ratio'], digits=2)}x |")
+        print(line)
+    print(f"\nrecord: {os.path.relpath(path)}")
 
 
 if __name__ == "__main__":

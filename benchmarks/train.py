@@ -1,7 +1,7 @@
 """Training speed: minicnn beside PyTorch (CPU) on one Fashion-MNIST epoch.
 
 Both train the same network with the same loop, batch size, optimizer, initial
-weights, image order and thread count, in the same run:
+weights, image order and thread count:
 
     conv(1->32, 3x3, pad 1) - ReLU - maxpool 2 - conv(32->64, 3x3, pad 1) - ReLU -
     maxpool 2 - flatten - dense(3136->128) - ReLU - dense(128->10),
@@ -9,15 +9,18 @@ weights, image order and thread count, in the same run:
 
 The epoch time counts the training loop only (no evaluation). After each epoch both
 models are evaluated on the 10,000 test images. PyTorch is not a dependency of
-minicnn: without it the script times minicnn alone.
+minicnn: without it the script times minicnn alone. Each side trains in its own
+process, in alternating rounds (``--rounds``, see ``_harness.py``); the table gives
+the median epoch time over the rounds with its spread, and the record goes to
+``benchmarks/results/train-*.json``.
 
 minicnn trains with `minicnn.train.TrainStep`, as `fit` does. With T threads it splits each
 batch over T worker threads (data parallelism; one BLAS thread each), while PyTorch
 uses T threads inside each operation. `--workers 1` times minicnn's plain loop, whose
 matrix products use T BLAS threads and everything else one core.
 
-    python benchmarks/train.py                 # one epoch
-    python benchmarks/train.py --epochs 3      # test accuracy after each of 3 epochs
+    python benchmarks/train.py                 # 3 rounds of one epoch per side
+    python benchmarks/train.py --epochs 3 --rounds 1   # test accuracy after 3 epochs
     python benchmarks/train.py --threads 1 --limit 6400   # a quick look
     python benchmarks/train.py --workers 1     # minicnn's plain one-worker loop
     python benchmarks/train.py --profile 300   # where minicnn's step goes, layer by layer
@@ -26,8 +29,8 @@ matrix products use T BLAS threads and everything else one core.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import sys
 import time
 
@@ -49,13 +52,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", type=int, metavar="STEPS", default=None,
                         help="instead: mean ms per layer over STEPS steps of minicnn's plain "
                              "one-worker loop")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per side")
+    parser.add_argument("--side", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 ARGS = parse_args()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness  # noqa: E402
+
 # The thread count must be fixed before NumPy (and its BLAS) is imported.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)
+_harness.set_threads(ARGS.threads)
 
 import numpy as np  # noqa: E402
 
@@ -148,51 +155,75 @@ def torch_accuracy(torch, net, X, y) -> float:
     return correct / len(X)
 
 
-def main() -> None:
+def run_side(side: str) -> dict:
+    """Train one side for ``--epochs`` epochs in this process; its figures."""
     X, y = data.load_fashion_mnist("train")
     X_test, y_test = data.load_fashion_mnist("test")
     if ARGS.limit is not None:
         X, y = X[:ARGS.limit], y[:ARGS.limit]
-    model = models.benchmark_cnn(ARGS.seed)
-    optimizer = Adam(model, lr=ARGS.lr)
+    model = models.benchmark_cnn(ARGS.seed)   # the initial weights of both sides
+    rng = np.random.default_rng(ARGS.seed)
+    orders = [rng.permutation(len(X)) for _ in range(ARGS.epochs)]   # the same for both
+    times, accuracies = [], []
+    if side == "minicnn":
+        step = TrainStep(model, Adam(model, lr=ARGS.lr), workers=ARGS.workers or ARGS.threads)
+        for order in orders:
+            times.append(minicnn_epoch(step, X, y, order, ARGS.batch_size))
+            accuracies.append(evaluate(model, X_test, y_test)[1])
+        extra = {"workers": step.workers}
+    else:
+        torch, net, optimizer = torch_setup(model, ARGS.threads, ARGS.lr)
+        tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+        for order in orders:
+            times.append(torch_epoch(torch, net, optimizer, tX, ty, order, ARGS.batch_size))
+            accuracies.append(torch_accuracy(torch, net, torch.from_numpy(X_test),
+                                             torch.from_numpy(y_test)))
+        extra = {}
+    return {"epoch_seconds": times, "test_accuracy": accuracies, "images": len(X), **extra}
+
+
+def main() -> None:
     if ARGS.profile is not None:
-        profile(model, optimizer, X, y, ARGS.profile, ARGS.batch_size)
+        X, y = data.load_fashion_mnist("train")
+        model = models.benchmark_cnn(ARGS.seed)
+        profile(model, Adam(model, lr=ARGS.lr), X, y, ARGS.profile, ARGS.batch_size)
+        return
+    if ARGS.side:   # one side, in this process: print its figures as JSON
+        print(json.dumps({"figures": run_side(ARGS.side),
+                          "info": _harness.side_info(ARGS.threads)}))
         return
 
-    torch = None
-    if not ARGS.no_torch:
-        try:
-            torch, net, torch_opt = torch_setup(model, ARGS.threads, ARGS.lr)
-            tX, ty = torch.from_numpy(X), torch.from_numpy(y)
-            tX_test, ty_test = torch.from_numpy(X_test), torch.from_numpy(y_test)
-        except ImportError:
-            print("PyTorch is not installed: timing minicnn alone")
-
-    step = TrainStep(model, optimizer, workers=ARGS.workers or ARGS.threads)
-    print(f"{len(X):,} training images, batch {ARGS.batch_size}, Adam(lr={ARGS.lr}), "
-          f"{ARGS.threads} thread(s), minicnn workers={step.workers}; NumPy {np.__version__}"
-          + (f", PyTorch {torch.__version__}" if torch else "")
-          + f"; Python {platform.python_version()}, {platform.machine()}, "
-          f"{os.cpu_count()} cores")
-    print(f"{'epoch':>5}  {'minicnn s':>9}  {'test acc':>8}"
-          + (f"  {'PyTorch s':>9}  {'test acc':>8}  {'ratio':>5}" if torch else ""))
-    rng = np.random.default_rng(ARGS.seed)
-    times, torch_times = [], []
-    for epoch in range(1, ARGS.epochs + 1):
-        order = rng.permutation(len(X))   # the same order for both
-        times.append(minicnn_epoch(step, X, y, order, ARGS.batch_size))
-        acc = evaluate(model, X_test, y_test)[1]
-        line = f"{epoch:>5}  {times[-1]:>9.1f}  {acc:>8.4f}"
-        if torch:
-            torch_times.append(torch_epoch(torch, net, torch_opt, tX, ty, order,
-                                           ARGS.batch_size))
-            torch_acc = torch_accuracy(torch, net, tX_test, ty_test)
-            line += f"  {torch_times[-1]:>9.1f}  {torch_acc:>8.4f}  " \
-                    f"{times[-1] / torch_times[-1]:>5.2f}"
-        print(line, flush=True)
-    if torch:
-        ratio = sum(times) / sum(torch_times)
-        print(f"minicnn takes {ratio:.2f}x PyTorch's epoch time (target: at most 1.5x)")
+    sides = ["minicnn"] + (["torch"] if not ARGS.no_torch and _harness.torch_installed()
+                           else [])
+    runs = _harness.run_rounds(__file__, sides, ARGS.rounds, sys.argv[1:])
+    first = runs["minicnn"][0]
+    print(f"{first['figures']['images']:,} training images, batch {ARGS.batch_size}, "
+          f"Adam(lr={ARGS.lr}), {ARGS.threads} thread(s), minicnn workers="
+          f"{first['figures']['workers']}; {ARGS.rounds} rounds of {ARGS.epochs} epoch(s) "
+          f"per side, each side in its own process")
+    summary = {}
+    for side in sides:
+        epochs = [t for r in runs[side] for t in r["figures"]["epoch_seconds"]]
+        summary[f"{side}_epoch_seconds"] = _harness.spread(epochs)
+        summary[f"{side}_test_accuracy"] = [r["figures"]["test_accuracy"] for r in runs[side]]
+    if "torch" in sides:
+        summary["ratio"] = _harness.spread(
+            [sum(m["figures"]["epoch_seconds"]) / sum(t["figures"]["epoch_seconds"])
+             for m, t in zip(runs["minicnn"], runs["torch"])])
+    record = {"benchmark": "train", "command": "python benchmarks/train.py "
+              + " ".join(sys.argv[1:]), "rounds": ARGS.rounds, "epochs": ARGS.epochs,
+              "threads": ARGS.threads, "batch_size": ARGS.batch_size, "limit": ARGS.limit,
+              "machine": _harness.machine(),
+              "sides": {side: runs[side][0]["info"] for side in sides}, "results": summary}
+    path = _harness.write_record("train", record)
+    for side in sides:
+        accuracy = ", ".join(f"{a:.4f}" for a in summary[f"{side}_test_accuracy"][0])
+        print(f"{side:>8}: {_harness.fmt(summary[f'{side}_epoch_seconds'])} s per epoch; "
+              f"test accuracy after each epoch (round 1): {accuracy}")
+    if "torch" in sides:
+        print(f"   ratio: {_harness.fmt(summary['ratio'], digits=2)}x PyTorch's time "
+              "(median and spread over rounds)")
+    print(f"record: {os.path.relpath(path)}")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from .npz import read_npz
 
 FORMAT = "minicnn-sequential"
 VERSION = 1
@@ -73,14 +73,9 @@ def read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
     try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.ndarray):   # a single .npy array, not an .npz archive
-            raise ValueError("it holds a single .npy array")
-        with data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"could not read model file {str(path)!r}: it is not a valid .npz "
-                         f"file ({type(err).__name__}: {err})") from None
+        arrays = read_npz(path)   # checks every array header before allocating anything
+    except ValueError as err:
+        raise ValueError(f"could not read model file: {err}") from None
     if ARCHITECTURE_KEY not in arrays:
         raise ValueError(f"{str(path)!r} is not a minicnn model file: it has no "
                          f"{ARCHITECTURE_KEY!r} entry")
@@ -91,7 +86,34 @@ def read(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not isinstance(arch, dict) or arch.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a minicnn model file (format "
                          f"{arch.get('format') if isinstance(arch, dict) else None!r})")
+    _check_declared_sizes(arch, arrays, path)
     return arch, arrays
+
+
+def _check_declared_sizes(arch: dict, arrays: dict[str, np.ndarray], path) -> None:
+    """Refuse an architecture whose weights would be larger than those in the file.
+
+    Building a layer allocates its weights, so a crafted file that declares a
+    100000x100000 kernel must be refused before `build_layers`, not by a MemoryError.
+    """
+    for spec in arch.get("layers", []) if isinstance(arch.get("layers"), list) else []:
+        if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+            continue   # build_layers() reports a malformed entry
+        config, name = spec["config"], spec.get("name")
+        if spec.get("type") == "Conv2D":
+            kernel = config.get("kernel_size")
+            kernel = kernel if isinstance(kernel, list) else [kernel, kernel]
+            dims = [config.get("out_channels"), config.get("in_channels"), *kernel]
+        elif spec.get("type") == "Dense":
+            dims = [config.get("in_features"), config.get("out_features")]
+        else:
+            continue
+        stored = arrays.get(f"{name}.W")
+        if not all(isinstance(d, int) and d > 0 for d in dims) or stored is None \
+                or list(stored.shape) != dims:
+            raise ValueError(f"{str(path)!r}: the architecture declares layer {name!r} "
+                             f"with weights of shape {dims}, but the file holds "
+                             f"{None if stored is None else list(stored.shape)}")
 
 
 def build_layers(arch: dict) -> tuple[list, tuple[int, ...] | None]:

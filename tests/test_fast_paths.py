@@ -10,6 +10,7 @@ import pytest
 
 from minicnn.layers import _fast
 from minicnn.layers.conv import Conv2D, conv2d_naive, conv2d_naive_backward
+from minicnn.layers.conv_im2col import conv_backward_im2col, conv_forward_im2col
 from minicnn.layers.pooling import MaxPool2D, maxpool_naive, maxpool_naive_backward
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=2e-4, atol=2e-4)}
@@ -85,6 +86,29 @@ def test_fast_conv_param_grads_without_input_grad(seed):
     _, dw_ref, db_ref = conv2d_naive_backward(dout, x, layer.params["W"], stride=s, pad=p)
     np.testing.assert_allclose(layer.grads["W"], dw_ref, **TOL[np.float64])
     np.testing.assert_allclose(layer.grads["b"], db_ref, **TOL[np.float64])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(12))
+def test_teaching_kernel_matches_naive_and_tuned(seed, dtype):
+    """conv_im2col.py (one product per quantity), the loops and Conv2D agree."""
+    rng, x_shape, f, k, s, p = conv_config(seed)
+    layer = Conv2D(x_shape[1], f, k, stride=s, padding=p, rng=rng, dtype=dtype)
+    w, b = layer.params["W"], rng.standard_normal(f).astype(dtype)
+    layer.params["b"] = b
+    x = rng.standard_normal(x_shape).astype(dtype)
+    out, cache = conv_forward_im2col(x, w, b, stride=s, pad=p)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, conv2d_naive(x, w, b, stride=s, pad=p), **TOL[dtype])
+    np.testing.assert_allclose(out, layer.forward(x), **TOL[dtype])
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    grads = conv_backward_im2col(dout, cache)
+    dx_tuned = layer.backward(dout)
+    for got, want, tuned in zip(grads, conv2d_naive_backward(dout, x, w, stride=s, pad=p),
+                                (dx_tuned, layer.grads["W"], layer.grads["b"])):
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+        np.testing.assert_allclose(got, tuned, **TOL[dtype])
 
 
 def test_conv_benchmark_shape_in_float32():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -280,13 +282,14 @@ def write_string_weights(path):
 
 
 CORRUPT = {
-    "truncated": (write_truncated, r"could not read model file .*: it is not a valid \.npz"),
-    "random bytes": (write_random, r"could not read model file .*: it is not a valid \.npz"),
-    "empty": (write_empty, r"could not read model file .*: it is not a valid \.npz"),
+    "truncated": (write_truncated, r"could not read model file: '.*' is not a valid \.npz"),
+    "random bytes": (write_random, r"could not read model file: '.*' is not a valid \.npz"),
+    "empty": (write_empty, r"could not read model file: '.*' is not a valid \.npz"),
     "no architecture": (write_without_architecture,
                         r"is not a minicnn model file: it has no '__architecture__' entry"),
-    ".npy inside": (write_npy, r"it is not a valid \.npz file .*single \.npy array"),
-    "object array": (write_object_array, r"could not read model file"),
+    ".npy inside": (write_npy, r"could not read model file: '.*' is not a valid \.npz"),
+    "object array": (write_object_array,
+                     r"entry '.*\.npy': arrays of dtype object are not accepted"),
     "bad json": (write_bad_json, r"the architecture JSON is corrupt"),
     "wrong format": (write_wrong_format, r"is not a minicnn model file \(format 'keras'\)"),
     "string weights": (write_string_weights,
@@ -342,3 +345,98 @@ def test_missing_file(tmp_path):
 def test_a_directory_is_not_a_model_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model file at"):
         minicnn.load(tmp_path)
+
+
+# --------------------------------------------------------------------------------------
+# Crafted files: sizes are checked before anything is allocated
+
+
+def write_huge_header(path):
+    """A 1 KB file whose array header claims 10**12 floats (4 TB)."""
+    model = make_model()
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    raw = buffer.getvalue() + model["conv1"].params["b"].tobytes()   # 16 real bytes
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("__architecture__.npy",
+                         _npy_bytes(np.array(json.dumps(minicnn.io.architecture(model)))))
+        archive.writestr("conv1.b.npy", raw)
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def write_huge_kernel(path):
+    """Real weights, but an architecture that declares a 100000x100000 kernel."""
+    model = make_model()
+    arch = minicnn.io.architecture(model)
+    arch["layers"][0]["config"].update(in_channels=100000, out_channels=100000)
+    arrays = dict(model.parameters())
+    arrays["__architecture__"] = np.array(json.dumps(arch))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def write_huge_dense(path):
+    model = make_model()
+    arch = minicnn.io.architecture(model)
+    arch["layers"][-1]["config"].update(in_features=10**9)
+    arrays = dict(model.parameters())
+    arrays["__architecture__"] = np.array(json.dumps(arch))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.mark.parametrize("write, message", [
+    (write_huge_header, r"entry 'conv1.b.npy': the header declares shape \[1000000000000\] "
+                        r"of float32 \(4000000000000 bytes\), but the entry stores 16 bytes"),
+    (write_huge_kernel, r"declares layer 'conv1' with weights of shape "
+                        r"\[100000, 100000, 3, 2\], but the file holds \[4, 2, 3, 2\]"),
+    (write_huge_dense, r"declares layer 'scores' with weights of shape \[1000000000, 5\], "
+                       r"but the file holds \[8, 5\]"),
+])
+def test_crafted_sizes_are_refused_before_allocating(tmp_path, write, message):
+    path = tmp_path / "crafted.npz"
+    write(path)
+    assert path.stat().st_size < 20_000
+    with pytest.raises(ValueError, match=message):
+        minicnn.load(path)
+
+
+def test_crafted_header_leaves_the_model_unchanged(tmp_path):
+    write_huge_header(tmp_path / "crafted.npz")
+    model = make_model(seed=4)
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="the header declares shape"):
+        model.load(tmp_path / "crafted.npz")
+    assert_unchanged(model, before)
+
+
+def test_limit_on_total_size(tmp_path):
+    np.savez(tmp_path / "a.npz", a=np.zeros(100, np.float32), b=np.zeros(100, np.float32))
+    assert set(minicnn.npz.read_npz(tmp_path / "a.npz", max_bytes=800)) == {"a", "b"}
+    with pytest.raises(ValueError, match=r"take more than the limit of 799 bytes"):
+        minicnn.npz.read_npz(tmp_path / "a.npz", max_bytes=799)
+
+
+@pytest.mark.parametrize("kind", list(CORRUPT))
+def test_no_error_suggests_unpickling(tmp_path, kind):
+    CORRUPT[kind][0](tmp_path / "bad.npz")
+    with pytest.raises(ValueError) as info:
+        minicnn.load(tmp_path / "bad.npz")
+    assert "pickle" not in str(info.value).lower()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("kind", ["truncated", "random bytes", "object array"])
+def test_a_failed_load_closes_the_file(tmp_path, kind):
+    CORRUPT[kind][0](tmp_path / "bad.npz")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(ValueError):
+            minicnn.load(tmp_path / "bad.npz")
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -11,6 +11,8 @@ import copy
 
 import numpy as np
 
+from .validation import check_seed
+
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     """Max relative error ``|a - b| / max(1e-8, |a| + |b|)``, elementwise (as in CS231n)."""
@@ -67,6 +69,7 @@ def check_layer(layer, x: np.ndarray, dout: np.ndarray | None = None, h: float =
     parameter (``"W"``, ``"b"``, ...). Errors below ~1e-6 mean the backward is right.
     ``dout`` defaults to a random upstream gradient (seeded by ``seed``).
     """
+    seed = check_seed(seed, where="check_layer")
     layer = copy.deepcopy(layer).astype(np.float64)
     x = np.asarray(x, dtype=np.float64)
     out = layer.forward(x)

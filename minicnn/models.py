@@ -14,7 +14,7 @@ import numpy as np
 
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
 from .sequential import Sequential, load
-from .validation import as_generator
+from .validation import as_generator, check_int
 
 PRETRAINED_FILE = Path(__file__).parent / "assets" / "fashion_mnist_cnn.npz"
 
@@ -59,6 +59,7 @@ def shapes_cnn(rng=0, size: int = 32, num_classes: int = 4) -> Sequential:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8 \
             or size % 8:
         raise ValueError(f"size must be a positive multiple of 8. Received: size={size!r}")
+    num_classes = check_int(num_classes, "num_classes")
     rng = as_generator(rng)
     side = size // 8
     return Sequential([

@@ -228,12 +228,16 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError("optimizer must have a step() method, e.g. "
                         f"minicnn.optim.Adam(model). Received: optimizer={optimizer!r}")
+    if getattr(optimizer, "model", model) is not model:
+        raise ValueError(f"optimizer must update the model being trained, but it was made "
+                         f"for another model; create it with {type(optimizer).__name__}(model)."
+                         f" Received: optimizer={optimizer!r} for a different model")
     if val is not None:
         if not isinstance(val, (tuple, list)) or len(val) != 2:
             raise TypeError(f"val must be a pair (X_val, y_val). Received: val of type "
                             f"{type(val).__name__}")
         _check_data(model, val[0], val[1], "val[0]", "val[1]")
-    rng = as_generator(rng)
+    rng = as_generator(rng, where="fit")
     workers = default_workers() if workers is None else check_int(workers, "workers")
 
     step = TrainStep(model, optimizer, workers)

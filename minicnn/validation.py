@@ -103,6 +103,61 @@ def check_dout(dout, out_shape: tuple[int, ...], where: str, dtype=None) -> np.n
     return dout
 
 
-def as_generator(rng) -> np.random.Generator:
-    """A ``np.random.Generator`` from a seed (int or None), or ``rng`` itself if it is one."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def check_dtype(dtype, name: str = "dtype", where: str | None = None) -> np.dtype:
+    """``dtype`` as ``np.dtype('float32')`` or ``np.dtype('float64')``, the only two
+    dtypes layers compute in (``np.float32``, ``"float64"``, ``float`` all work).
+
+    Integer weights would be rounded to mostly zeros, float16 loses the gradients,
+    complex numbers have no order for ReLU or max-pooling: all are a TypeError.
+    """
+    try:
+        resolved = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        resolved = None
+    if resolved is None or resolved not in FLOATS:
+        shown = resolved.name if resolved is not None else repr(dtype)
+        raise TypeError(f"{_prefix(where)}{name} must be float32 or float64. "
+                        f"Received: {name}={shown}")
+    return resolved
+
+
+def check_seed(seed, name: str = "seed", where: str | None = None) -> int:
+    """``seed`` as a non-negative int (what ``np.random.default_rng`` accepts as a seed)."""
+    if not is_int(seed):
+        raise TypeError(f"{_prefix(where)}{name} must be an int >= 0. Received: {name}={seed!r}")
+    if seed < 0:
+        raise ValueError(f"{_prefix(where)}{name} must be an int >= 0. Received: {name}={seed!r}")
+    return int(seed)
+
+
+def as_generator(rng, name: str = "rng", where: str | None = None) -> np.random.Generator:
+    """A ``np.random.Generator`` from ``rng``: None (fresh entropy), a seed (an int >= 0)
+    or a Generator, which is returned itself (so draws continue its stream)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if not is_int(rng):
+        raise TypeError(f"{_prefix(where)}{name} must be None, a seed (an int >= 0) or a "
+                        f"np.random.Generator. Received: {name}={rng!r}")
+    return np.random.default_rng(check_seed(rng, name, where))
+
+
+def check_finite(x: np.ndarray, name: str, where: str | None = None,
+                 per_image: bool = False) -> np.ndarray:
+    """Refuse NaN and infinite values in the array ``x`` (returned unchanged).
+
+    With ``per_image``, ``x`` is a batch ``(N, ...)`` and the message names the first
+    images that hold a non-finite value; otherwise it counts the bad entries.
+    """
+    finite = np.isfinite(x)
+    if finite.all():
+        return x
+    if per_image:
+        bad = np.flatnonzero(~finite.reshape(len(x), -1).all(axis=1))
+        shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise ValueError(f"{_prefix(where)}{name} must hold only finite values; image "
+                         f"{bad[0]} has a NaN or infinite pixel. Received: {name} with "
+                         f"non-finite values in image{'s' if len(bad) > 1 else ''} {shown}")
+    raise ValueError(f"{_prefix(where)}{name} must hold only finite values. Received: {name} "
+                     f"with {int((~finite).sum())} NaN or infinite entries")

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import as_generator, check_array, check_dout, check_int, check_param_dtype, pair
+from ..validation import (
+    as_generator,
+    check_array,
+    check_dout,
+    check_dtype,
+    check_int,
+    check_param_dtype,
+    pair,
+)
 from ._fast import columns_are_small, conv_backward, conv_forward, pad_images
 from .base import Layer
 
@@ -118,6 +126,7 @@ class Conv2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding", minimum=0)
+        dtype = check_dtype(dtype)
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         rng = as_generator(rng)

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import as_generator, check_array, check_dout, check_int, check_param_dtype
+from ..validation import (
+    as_generator,
+    check_array,
+    check_dout,
+    check_dtype,
+    check_int,
+    check_param_dtype,
+)
 from .base import Layer
 
 
@@ -32,6 +39,7 @@ class Dense(Layer):
         super().__init__(name)
         self.in_features = check_int(in_features, "in_features")
         self.out_features = check_int(out_features, "out_features")
+        dtype = check_dtype(dtype)
         rng = as_generator(rng)
         w = rng.standard_normal((self.in_features, self.out_features))
         w *= np.sqrt(2.0 / self.in_features)    # in place: no second float64 copy
@@ -84,7 +92,7 @@ class Flatten(Layer):
             raise ValueError(f"{self._label()}: input must have a batch dimension and at "
                              f"least one more. Received: input of shape {list(x.shape)}")
         self.cache = (x.shape, x.dtype)
-        return x.reshape(x.shape[0], -1).copy()
+        return x.reshape(self.output_shape(x.shape)).copy()   # (0, F) for an empty batch
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x_shape, dtype = self._cached()

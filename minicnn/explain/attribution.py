@@ -172,7 +172,8 @@ def integrated_gradients(model: Sequential, x: np.ndarray, target, baseline=None
     if x0.dtype.kind not in "biuf":
         raise TypeError(f"integrated_gradients: baseline must be None, a number or an array "
                         f"of numbers. Received: baseline of dtype {x0.dtype}")
-    x0 = check_finite(x0.astype(x.dtype), "baseline", "integrated_gradients")
+    with np.errstate(over="ignore"):    # a value too large for x's dtype becomes inf
+        x0 = check_finite(x0.astype(x.dtype), "baseline", "integrated_gradients")
     try:
         x0 = np.broadcast_to(x0, x.shape)
     except ValueError:

@@ -11,7 +11,15 @@ import numpy as np
 from . import io
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from .layers.relu import check_mode
-from .validation import check_array, check_dtype, check_finite, check_int, is_int, shape_of
+from .validation import (
+    check_array,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_overflow,
+    is_int,
+    shape_of,
+)
 
 # The prefix Sequential gives an unnamed layer: conv1, relu1, pool1, fc1, ...
 _PREFIXES = {Conv2D: "conv", ReLU: "relu", MaxPool2D: "pool", AvgPool2D: "pool",
@@ -119,8 +127,12 @@ class Sequential:
             raise ValueError(f"predict: x must be a non-empty batch (N, ...). "
                              f"Received: {shape_of('x', x)}")
         check_finite(x, "x", "predict", per_image=True)
-        return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
-                               for i in range(0, len(x), batch_size)])
+        labels = []
+        for i in range(0, len(x), batch_size):
+            scores = self.forward(x[i:i + batch_size])
+            check_overflow(scores, x[i:i + batch_size], "predict", "the model's output", i)
+            labels.append(scores.argmax(axis=1))
+        return np.concatenate(labels)
 
     # -- looking things up ------------------------------------------------------------
     def index(self, name: str) -> int:
@@ -212,7 +224,7 @@ class Sequential:
 
         ``input_shape`` is one image's (C, H, W); defaults to the model's ``input_shape``.
         """
-        shape = input_shape or self.input_shape
+        shape = self.input_shape if input_shape is None else _check_input_shape(input_shape)
         if shape is None:
             raise ValueError("summary needs input_shape=(C, H, W), since the model has none")
         # One blank image through the layers checks the shapes, with the layers' own errors.

@@ -56,9 +56,20 @@ def run_fit(model=None, X=None, y=None, **kwargs):
     return fit(model, images() if X is None else X, labels() if y is None else y, **kwargs)
 
 
+def huge_image(image: int, n: int = 3) -> np.ndarray:
+    """``images(n)`` with ``image`` scaled to 3e38: finite, but the forward pass overflows."""
+    x = images(n)
+    x[image] = 3e38
+    return x
+
+
 def diverging_fit():
     model = tiny()
-    return run_fit(model, images(6), labels(6), epochs=30, optimizer=SGD(model, lr=1e30))
+    # With this order of the images (rng=0) the first step leaves the weights near
+    # 1e30 and the second batch's scores overflow (other orders can kill every ReLU
+    # instead, which keeps the loss finite).
+    return run_fit(model, images(6), labels(6), epochs=30, optimizer=SGD(model, lr=1e30),
+                   rng=0)
 
 
 def maps(shape=(2, 4, 4), dtype=np.float32) -> np.ndarray:
@@ -275,7 +286,7 @@ CASES = [
                          r"stopped\. Try a smaller learning rate"),
     ("fit diverges with a huge learning rate",
      lambda t: diverging_fit(),
-     FloatingPointError, r"the loss became (nan|inf) at epoch \d+, batch \d of 3; training "
+     FloatingPointError, r"the loss became (nan|inf) at epoch 1, batch 2 of 3; training "
                          r"stopped\. Try a smaller learning rate"),
 
     # -- shapes -------------------------------------------------------------------
@@ -581,6 +592,100 @@ CASES = [
     ("clip_percentile percentile=0", lambda t: explain.clip_percentile(maps(), 0),
      ValueError, r"percentile must be in \(0, 100\]\. Received: percentile=0"),
 
+    # -- huge sizes: a clear error, not a MemoryError --------------------------------
+    ("Conv2D out_channels=10**12", lambda t: Conv2D(1, 10**12, 3),
+     ValueError, r"Conv2D: W would take [\d,]+ GiB, more than the limit of 4 GiB\. "
+                 r"Received: W of shape \[1000000000000, 1, 3, 3\]"),
+    ("Conv2D kernel_size=10**6", lambda t: Conv2D(1, 2, 10**6),
+     ValueError, r"Conv2D: W would take [\d,]+ GiB.* W of shape \[2, 1, 1000000, 1000000\]"),
+    ("Dense in_features=10**12", lambda t: Dense(10**12, 2),
+     ValueError, r"Dense: W would take [\d,]+ GiB, more than the limit of 4 GiB"),
+    ("shapes_cnn size=8 * 10**6", lambda t: shapes_cnn(size=8 * 10**6),
+     ValueError, r"Dense: W would take [\d,]+ GiB"),
+    ("confusion_matrix num_classes=10**12",
+     lambda t: confusion_matrix(labels(), labels(), 10**12),
+     ValueError, r"confusion_matrix: the matrix would take [\d,]+ GiB"),
+    ("fit workers=10**12", lambda t: run_fit(workers=10**12),
+     ValueError, r"workers must be at most 64 \(one thread and one model replica each\)\. "
+                 r"Received: workers=1000000000000"),
+
+    # -- overflow: finite inputs whose forward pass is not finite --------------------
+    ("predict overflows", lambda t: tiny().predict(huge_image(1)),
+     ValueError, r"predict: the model's output is not finite for image 1 \(the forward pass "
+                 r"overflowed\): x must hold values in the range the model was trained on\. "
+                 r"Received: image 1 with values up to 3e\+38"),
+    ("predict overflows in a later batch", lambda t: tiny().predict(huge_image(2), batch_size=2),
+     ValueError, r"predict: the model's output is not finite for image 2"),
+    ("evaluate overflows", lambda t: evaluate(tiny(), huge_image(1), labels()),
+     ValueError, r"evaluate: the model's output is not finite for image 1"),
+    ("gradient overflows", lambda t: explain.gradient(tiny(), huge_image(0), 0),
+     ValueError, r"explain: the output of layer 'fc1' is not finite for image 0"),
+    ("guided_backprop Neuron overflows",
+     lambda t: explain.guided_backprop(tiny(), huge_image(1), Neuron("relu1", 0, 1, 1)),
+     ValueError, r"explain: the output of layer 'relu1' is not finite for image 1"),
+    ("occlusion overflows", lambda t: explain.occlusion(tiny(), huge_image(2), 0, patch=4),
+     ValueError, r"explain: the output of layer 'fc1' is not finite for image 2"),
+
+    # -- display helpers -----------------------------------------------------------
+    ("signed_map NaN", lambda t: explain.signed_map(np.full((4, 4), np.nan)),
+     ValueError, r"map must hold only finite values\. Received: map with 16 NaN"),
+    ("abs_max inf", lambda t: explain.abs_max(spoiled(np.inf)[1]),
+     ValueError, r"map must hold only finite values\. Received: map with 1 NaN or infinite"),
+    ("to_image NaN", lambda t: explain.to_image(spoiled()[1]),
+     ValueError, r"map must hold only finite values"),
+    ("positive_saliency strings", lambda t: explain.positive_saliency(np.array([["a"]])),
+     TypeError, r"the map must be an array of numbers\. Received: map of dtype <U1"),
+    ("signed_map percentile=True", lambda t: explain.signed_map(maps((4, 4)), True),
+     TypeError, r"percentile must be a number in \(0, 100\]\. Received: percentile=True"),
+    ("clip_percentile percentile='99'", lambda t: explain.clip_percentile(maps(), "99"),
+     TypeError, r"percentile must be a number in \(0, 100\]\. Received: percentile='99'"),
+    ("integrated_gradients baseline=True",
+     lambda t: explain.integrated_gradients(tiny(), images(), 0, baseline=True),
+     TypeError, r"integrated_gradients: baseline must be None, a number or an array"),
+    ("summary input_shape=0", lambda t: tiny().summary(input_shape=0),
+     TypeError, r"input_shape must be the shape of one input.* Received: input_shape=0"),
+    ("summary input_shape=()", lambda t: tiny().summary(input_shape=()),
+     TypeError, r"input_shape must be the shape of one input.* Received: input_shape=\(\)"),
+
+    # -- gradient checking ---------------------------------------------------------
+    ("check_layer of a function", lambda t: check_layer(np.tanh, maps()),
+     TypeError, r"check_layer: layer must be a minicnn Layer\. Received: layer of type ufunc"),
+    ("check_layer x=None", lambda t: check_layer(ReLU(), None),
+     TypeError, r"check_layer: x must be an array of numbers\. Received: x of dtype object"),
+    ("check_layer empty x", lambda t: check_layer(ReLU(), np.zeros((0, 3))),
+     ValueError, r"check_layer: x must hold at least one value \(an empty x checks nothing\)"),
+    ("check_layer NaN x", lambda t: check_layer(ReLU(), spoiled()),
+     ValueError, r"check_layer: x must hold only finite values"),
+    ("check_layer NaN dout",
+     lambda t: check_layer(ReLU(), maps(), dout=np.full((2, 4, 4), np.nan)),
+     ValueError, r"check_layer: dout must hold only finite values"),
+    ("check_layer h=0", lambda t: check_layer(ReLU(), maps(), h=0),
+     ValueError, r"check_layer: h must be a finite step > 0, such as 1e-5\. Received: h=0"),
+    ("check_layer h=nan", lambda t: check_layer(ReLU(), maps(), h=float("nan")),
+     ValueError, r"check_layer: h must be a finite step > 0.* Received: h=nan"),
+
+    # -- file paths ----------------------------------------------------------------
+    ("save path=None", lambda t: tiny().save(None),
+     TypeError, r"save: path must be a file path \(a non-empty str or pathlib\.Path\)\. "
+                r"Received: path=None"),
+    ("save path=3", lambda t: tiny().save(3),
+     TypeError, r"save: path must be a file path.* Received: path=3"),
+    ("save into a missing folder", lambda t: tiny().save(t / "nope" / "m.npz"),
+     ValueError, r"save: path must be in an existing folder, but '.*nope' is not one "
+                 r"\(create it first\)\. Received: path='.*nope/m\.npz'"),
+    ("save onto a folder", lambda t: tiny().save(t),
+     ValueError, r"save: path must be a file path, but it is an existing folder"),
+    ("save under a file", lambda t: tiny().save(saved(t) / "m.npz"),
+     ValueError, r"save: path must be in an existing folder, but '.*model\.npz' is not one"),
+    ("load path=None", lambda t: minicnn.load(None),
+     TypeError, r"load: path must be a file path.* Received: path=None"),
+    ("model.load path=''", lambda t: tiny().load(""),
+     TypeError, r"load: path must be a file path.* Received: path=''"),
+    ("fit checkpoint=3 (before training)", lambda t: run_fit(checkpoint=3),
+     TypeError, r"fit: checkpoint must be a file path.* Received: checkpoint=3"),
+    ("fit checkpoint in a missing folder", lambda t: run_fit(checkpoint=t / "no" / "m.npz"),
+     ValueError, r"fit: checkpoint must be in an existing folder"),
+
     # -- model files (the crafted-file checks are in test_io.py) ---------------------
     ("load a missing file", lambda t: minicnn.load(t / "missing.npz"),
      FileNotFoundError, r"no model file at '.*missing\.npz'"),
@@ -611,6 +716,8 @@ def no_hang():
     signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.parametrize("call, error, message",
                          [pytest.param(call, error, message, id=name)
                           for name, call, error, message in CASES])
@@ -701,3 +808,13 @@ def test_a_finite_baseline_and_fill_still_work():
     assert ig.shape == (3, 1, 8, 8) and np.isfinite(ig).all()
     occ = explain.occlusion(tiny(), images(), 0, patch=4, stride=4, fill=np.float32(0.5))
     assert occ.shape == (3, 8, 8) and np.isfinite(occ).all()
+
+
+def test_a_bad_checkpoint_is_refused_before_any_training(tmp_path):
+    model = tiny()
+    before = {key: value.copy() for key, value in model.parameters().items()}
+    with pytest.raises(ValueError, match="checkpoint must be in an existing folder"):
+        run_fit(model, checkpoint=tmp_path / "missing" / "model.npz")
+    for key, value in model.parameters().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+    assert list(tmp_path.iterdir()) == []          # and nothing was written anywhere

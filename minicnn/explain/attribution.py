@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..sequential import Sequential
-from ..validation import as_generator, check_finite, check_int, pair
+from ..validation import as_generator, check_finite, check_int, check_overflow, pair
 from .core import (
     Channel,
     Neuron,
@@ -78,7 +78,9 @@ def score(model: Sequential, x: np.ndarray, target) -> np.ndarray:
     ``gradient(..., mode="standard")`` returns (a class score, a neuron's activation,
     a channel's sum, or ``sum(seed * out)``). Leaves the model as it was."""
     with preserved_state(model):
-        out = model.forward(x, until=target_layer(model, target))
+        layer = target_layer(model, target)
+        out = model.forward(x, until=layer)
+        check_overflow(out, x, "explain", f"the output of layer {layer!r}")
         return target_score(model, target, out)
 
 
@@ -169,7 +171,7 @@ def integrated_gradients(model: Sequential, x: np.ndarray, target, baseline=None
     steps = check_int(steps, "steps")
     batch_size = check_int(batch_size, "batch_size")
     x0 = np.zeros_like(x) if baseline is None else np.asarray(baseline)
-    if x0.dtype.kind not in "biuf":
+    if x0.dtype.kind not in "iuf":
         raise TypeError(f"integrated_gradients: baseline must be None, a number or an array "
                         f"of numbers. Received: baseline of dtype {x0.dtype}")
     with np.errstate(over="ignore"):    # a value too large for x's dtype becomes inf

@@ -53,7 +53,7 @@ import numpy as np
 from ..layers import ReLU
 from ..layers.relu import check_mode
 from ..sequential import Sequential, relu_mode
-from ..validation import check_finite, is_int, shape_of
+from ..validation import check_finite, check_overflow, is_int, shape_of
 
 
 @dataclass(frozen=True)
@@ -314,6 +314,7 @@ def neuron_gradient(model: Sequential, x: np.ndarray, neuron: Neuron, mode: str 
     image of the batch) and backpropagate it to the image under ``mode``.
     """
     out = model.forward(x, until=neuron.layer)
+    check_overflow(out, x, "explain", f"the output of layer {neuron.layer!r}")
     check_neuron(neuron, out)
     warn_if_dead(model, neuron, out)
     # BEGIN SOLUTION guided_backprop
@@ -335,6 +336,7 @@ def target_gradient(model: Sequential, x: np.ndarray, target: Target, mode: str 
         return neuron_gradient(model, x, target, mode, stop)
     layer = target_layer(model, target)
     out = model.forward(x, until=layer)
+    check_overflow(out, x, "explain", f"the output of layer {layer!r}")
     return backprop(model, seed_for(model, target, out), layer, mode, stop)
 
 

@@ -22,6 +22,7 @@ from ..validation import (
     check_dtype,
     check_int,
     check_param_dtype,
+    check_size,
     pair,
 )
 from ._fast import columns_are_small, conv_backward, conv_forward, pad_images
@@ -130,7 +131,9 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         rng = as_generator(rng)
-        w = rng.standard_normal((self.out_channels, self.in_channels, kh, kw))
+        shape = (self.out_channels, self.in_channels, kh, kw)
+        check_size(shape, np.float64, "W", "Conv2D")     # drawn in float64 first
+        w = rng.standard_normal(shape)
         w *= np.sqrt(2.0 / fan_in)              # in place: no second float64 copy
         self.params = {"W": w.astype(dtype, copy=False),
                        "b": np.zeros(self.out_channels, dtype=dtype)}

@@ -18,6 +18,7 @@ from ..validation import (
     check_dtype,
     check_int,
     check_param_dtype,
+    check_size,
 )
 from .base import Layer
 
@@ -41,6 +42,7 @@ class Dense(Layer):
         self.out_features = check_int(out_features, "out_features")
         dtype = check_dtype(dtype)
         rng = as_generator(rng)
+        check_size((self.in_features, self.out_features), np.float64, "W", "Dense")
         w = rng.standard_normal((self.in_features, self.out_features))
         w *= np.sqrt(2.0 / self.in_features)    # in place: no second float64 copy
         self.params = {"W": w.astype(dtype, copy=False),

@@ -166,7 +166,7 @@ def _replica(model: Sequential) -> Sequential:
         if isinstance(getattr(layer, "rng", None), np.random.Generator):
             twin.rng = np.random.default_rng(layer.rng.integers(2**62))
         layers.append(twin)
-    return Sequential(layers)
+    return Sequential(layers, input_shape=model.input_shape)
 
 
 def _forward_backward(model: Sequential, x: np.ndarray, y: np.ndarray):

@@ -306,6 +306,8 @@ CASES = [
      ValueError, r"expects a batch of inputs of shape \(N, 1, 8, 8\)"),
     ("fit wrong size", lambda t: run_fit(X=images(3, 28)),
      ValueError, r"expects a batch of inputs of shape \(N, 1, 8, 8\)"),
+    ("fit wrong size on two workers", lambda t: run_fit(X=images(3, 28), workers=2),
+     ValueError, r"expects a batch of inputs of shape \(N, 1, 8, 8\)"),
     ("shipped model on 32x32 images",
      lambda t: minicnn.pretrained().predict(images(1, 32)),
      ValueError, r"expects a batch of inputs of shape \(N, 1, 28, 28\).* \[1, 1, 32, 32\]"),

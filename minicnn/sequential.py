@@ -17,6 +17,7 @@ from .validation import (
     check_finite,
     check_int,
     check_overflow,
+    check_size,
     is_int,
     shape_of,
 )
@@ -228,6 +229,7 @@ class Sequential:
         if shape is None:
             raise ValueError("summary needs input_shape=(C, H, W), since the model has none")
         # One blank image through the layers checks the shapes, with the layers' own errors.
+        check_size((1, *shape), self.dtype, "an image of input_shape", "summary")
         caches = [layer.cache for layer in self.layers]
         try:
             self.forward(np.zeros((1, *shape), dtype=self.dtype))

@@ -607,6 +607,11 @@ CASES = [
     ("confusion_matrix num_classes=10**12",
      lambda t: confusion_matrix(labels(), labels(), 10**12),
      ValueError, r"confusion_matrix: the matrix would take [\d,]+ GiB"),
+    ("Conv2D padding=10**9 at forward", lambda t: Conv2D(1, 2, 3, padding=10**9).forward(images()),
+     ValueError, r"Conv2D: the padded input would take [\d,]+ GiB.* Received: the padded input "
+                 r"of shape \[3, 1, 2000000008, 2000000008\]"),
+    ("summary of a huge input_shape", lambda t: tiny().summary(input_shape=(10**5, 10**5, 10**5)),
+     ValueError, r"summary: an image of input_shape would take [\d,]+ GiB"),
     ("fit workers=10**12", lambda t: run_fit(workers=10**12),
      ValueError, r"workers must be at most 64 \(one thread and one model replica each\)\. "
                  r"Received: workers=1000000000000"),

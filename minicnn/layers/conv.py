@@ -186,6 +186,8 @@ class Conv2D(Layer):
             raise ValueError(f"{label}: input must have {self.in_channels} channels "
                              f"(dimension 1). Received: input of shape {list(x.shape)}")
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        check_size((*x.shape[:2], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), x.dtype,
+                   "the padded input", label)
         if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
             raise ValueError(f"{label}: input plus padding {self.padding} must be at least "
                              f"the kernel {self.kernel_size}. Received: input of shape "

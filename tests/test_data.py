@@ -166,10 +166,9 @@ def test_fashion_mnist_missing_lists_every_folder(monkeypatch, tmp_path):
     _isolate(monkeypatch, tmp_path, system)
     monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env"))
     with pytest.raises(FileNotFoundError) as info:
-        load_fashion_mnist("train", path=tmp_path / "given")
+        load_fashion_mnist("train")
     message = str(info.value)
     for folder in (
-        tmp_path / "given",
         tmp_path / "env",
         tmp_path / "env" / "fashion-mnist",
         tmp_path / "data" / "fashion-mnist",
@@ -179,6 +178,41 @@ def test_fashion_mnist_missing_lists_every_folder(monkeypatch, tmp_path):
     assert "apt-get install dataset-fashion-mnist" in message
     assert "zalandoresearch/fashion-mnist" in message
     assert "train-images-idx3-ubyte.gz" in message
+
+
+def test_an_explicit_path_is_the_only_place_looked_in(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    _write_fake_split(tmp_path / "data" / "fashion-mnist", 10)   # a copy on the search path
+    given = tmp_path / "given"
+    given.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"path '.*given' lacks the Fashion-MNIST test "
+                                                r"file\(s\) t10k-images-idx3-ubyte\.gz, "
+                                                r"t10k-labels-idx1-ubyte\.gz"):
+        load_fashion_mnist("test", path=given)
+    _write_fake_split(given, 5)
+    (given / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"lacks the Fashion-MNIST test file\(s\) "
+                                                r"t10k-labels-idx1-ubyte\.gz \("):
+        load_fashion_mnist("test", path=given)
+    with pytest.raises(FileNotFoundError, match=r"path must be a folder .* is missing"):
+        load_fashion_mnist("test", path=tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"path must be a folder .* is a file"):
+        load_fashion_mnist("test", path=given / "t10k-images-idx3-ubyte.gz")
+    with pytest.raises(TypeError, match=r"path must be a folder \(a str or pathlib\.Path\)\. "
+                                        r"Received: path=3"):
+        load_fashion_mnist("test", path=3)
+
+
+@pytest.mark.parametrize("bad", [-1, 10])
+def test_fashion_mnist_labels_out_of_range(monkeypatch, tmp_path, bad):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    folder = tmp_path / "data" / "fashion-mnist"
+    _write_fake_split(folder, 10)
+    labels = (np.arange(10) % 10).astype(np.int8)
+    labels[3] = bad
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels, 0x09)))
+    with pytest.raises(ValueError, match=rf"labels must be in 0\.\.9, found {bad}"):
+        load_fashion_mnist("test")
 
 
 def test_fashion_mnist_search_order(monkeypatch, tmp_path):

@@ -461,3 +461,21 @@ def test_sample_images_equal_real_test_images(fashion):
     # The first test image of each class, as scripts/make_sample_images.py promises.
     for c in range(10):
         assert indices[c] == np.flatnonzero(y_test == c)[0]
+
+
+def test_load_idx_dimensions_whose_product_overflows_int64(tmp_path):
+    # 2**32 - 1 per dimension, four dimensions: the product is about 3.4e38, which
+    # wraps around in int64 (np.prod); the header must still be refused, not read.
+    header = bytes([0, 0, 0x08, 4]) + struct.pack(">4I", *[2**32 - 1] * 4)
+    path = tmp_path / "huge.idx"
+    path.write_bytes(header + bytes(16))
+    with pytest.raises(ValueError, match=r"expected \d{30,} bytes of data for shape "
+                                         r"\(4294967295, 4294967295, 4294967295, 4294967295\)"):
+        load_idx(path)
+    # 2**31 * 2**31 * 4 = 2**64 wraps to exactly 0 in int64: "0 bytes expected, 0 stored"
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2**31, 2**31, 4)
+    path.write_bytes(header)
+    with pytest.raises(ValueError, match=r"expected 18446744073709551616 bytes of data for "
+                                         r"shape \(2147483648, 2147483648, 4\) and dtype uint8, "
+                                         r"got 0"):
+        load_idx(path)

@@ -346,6 +346,19 @@ def test_make_shapes_masks_inside_image_and_plausible_area():
         ({"n": 4, "noise": -0.1}, ValueError, "Received: noise=-0.1"),
         ({"n": 4, "clutter": -1}, ValueError, "Received: clutter=-1"),
         ({"n": 4, "scale": (0.3, 0.2)}, ValueError, r"Received: scale=\(0.3, 0.2\)"),
+        ({"n": 4, "noise": "a"}, TypeError, r"noise must be a number .* Received: noise='a'"),
+        ({"n": 4, "noise": None}, TypeError, r"noise must be a number .* Received: noise=None"),
+        ({"n": 4, "noise": float("nan")}, ValueError, r"finite .* Received: noise=nan"),
+        ({"n": 4, "scale": 0.3}, TypeError, r"scale must be a pair of numbers \(low, high\)\. "
+                                            r"Received: scale=0\.3"),
+        ({"n": 4, "scale": ("a", "b")}, TypeError, r"scale must be a pair of numbers"),
+        ({"n": 4, "scale": (0.2, float("nan"))}, ValueError, r"Received: scale=\(0\.2, nan\)"),
+        ({"n": 4, "size": 10**6}, ValueError, r"make_shapes: the images would take [\d,]+ GiB"),
+        ({"n": 10**12}, ValueError, r"make_shapes: the images would take [\d,]+ GiB"),
+        ({"n": 4, "seed": -1}, ValueError, r"make_shapes: seed must be an int >= 0\. "
+                                           r"Received: seed=-1"),
+        ({"n": 4, "seed": "seed"}, TypeError, r"Received: seed='seed'"),
+        ({"n": 4, "seed": 1.5}, TypeError, r"Received: seed=1\.5"),
     ],
 )
 def test_make_shapes_bad_arguments(kwargs, error, match):

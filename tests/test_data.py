@@ -407,6 +407,35 @@ def test_load_image_bad_file(tmp_path):
         load_image(path)
 
 
+def test_load_image_16_bit_grayscale_png(tmp_path):
+    # Values across the whole 16-bit range; divided by 65535, not clipped at 255.
+    values = np.array([[0, 255, 256, 1000], [32768, 40000, 65280, 65535]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")              # really stored as 16 bits
+    gray = load_image(path, grayscale=True)
+    assert gray.dtype == np.float32
+    np.testing.assert_allclose(gray[0, 0], values / 65535.0, rtol=1e-6)
+    rgb = load_image(path)
+    assert rgb.shape == (1, 3, 2, 4)
+    for channel in rgb[0]:
+        np.testing.assert_array_equal(channel, gray[0, 0])
+    # Resizing keeps the scale: a uniform mid-gray image stays mid-gray.
+    Image.fromarray(np.full((4, 4), 32768, np.uint16)).save(path)
+    np.testing.assert_allclose(load_image(path, size=2, grayscale=True), 32768 / 65535, rtol=1e-6)
+
+
+def test_load_image_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(path)
+    # Pillow refuses images over 2 * MAX_IMAGE_PIXELS; lower the limit instead of
+    # writing a real bomb (a few KB of PNG that would decode to gigabytes).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ValueError, match=r"cannot read image file .*bomb\.png: it declares more "
+                                         r"than 200 pixels.*decompression bomb"):
+        load_image(path)
+
+
 def test_load_image_truncated_jpeg(tmp_path, rgb_array):
     path = tmp_path / "cut.jpg"
     Image.fromarray(np.tile(rgb_array, (20, 20, 1))).save(path)

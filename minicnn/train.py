@@ -249,7 +249,7 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
     if getattr(optimizer, "model", model) is not model:
         raise ValueError(f"optimizer must update the model being trained, but it was made "
                          f"for another model; create it with {type(optimizer).__name__}(model)."
-                         f" Received: optimizer={optimizer!r} for a different model")
+                         f" Received: optimizer={type(optimizer).__name__}(<another model>)")
     if val is not None:
         if not isinstance(val, (tuple, list)) or len(val) != 2:
             raise TypeError(f"val must be a pair (X_val, y_val). Received: val of type "

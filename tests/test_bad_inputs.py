@@ -432,7 +432,8 @@ CASES = [
     ("fit(model_a, optimizer=Adam(model_b))",
      lambda t: run_fit(model=tiny(), optimizer=Adam(tiny())),
      ValueError, r"optimizer must update the model being trained, but it was made for another "
-                 r"model; create it with Adam\(model\)"),
+                 r"model; create it with Adam\(model\)\. Received: "
+                 r"optimizer=Adam\(<another model>\)$"),
     ("fit(model_a, optimizer=SGD(model_b))",
      lambda t: run_fit(model=tiny(), optimizer=SGD(tiny())),
      ValueError, r"optimizer must update the model being trained.* SGD\(model\)"),

@@ -11,6 +11,9 @@ import copy
 
 import numpy as np
 
+from .layers import Layer
+from .validation import check_finite, check_seed
+
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     """Max relative error ``|a - b| / max(1e-8, |a| + |b|)``, elementwise (as in CS231n)."""
@@ -58,6 +61,15 @@ def numerical_gradient(f, x: np.ndarray, dout: np.ndarray | None = None,
     return grad
 
 
+def _numbers(values, name: str) -> np.ndarray:
+    """``values`` (an array or a nested list of numbers) as a finite float64 array."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"check_layer: {name} must be an array of numbers. Received: {name} "
+                        f"of dtype {array.dtype}")
+    return check_finite(array.astype(np.float64), name, "check_layer")
+
+
 def check_layer(layer, x: np.ndarray, dout: np.ndarray | None = None, h: float = 1e-5,
                 seed: int = 0) -> dict[str, float]:
     """Compare a layer's ``backward`` with numerical gradients, in float64.
@@ -67,14 +79,25 @@ def check_layer(layer, x: np.ndarray, dout: np.ndarray | None = None, h: float =
     parameter (``"W"``, ``"b"``, ...). Errors below ~1e-6 mean the backward is right.
     ``dout`` defaults to a random upstream gradient (seeded by ``seed``).
     """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"check_layer: layer must be a minicnn Layer. Received: layer of type "
+                        f"{type(layer).__name__}")
+    x = _numbers(x, "x")
+    if x.size == 0:
+        raise ValueError(f"check_layer: x must hold at least one value (an empty x checks "
+                         f"nothing). Received: x of shape {list(x.shape)}")
+    if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) \
+            or not 0 < h < np.inf:
+        raise ValueError(f"check_layer: h must be a finite step > 0, such as 1e-5. "
+                         f"Received: h={h!r}")
+    seed = check_seed(seed, where="check_layer")
     layer = copy.deepcopy(layer).astype(np.float64)
-    x = np.asarray(x, dtype=np.float64)
     out = layer.forward(x)
     if dout is None:
         # A stream of its own, so dout never equals an x drawn with default_rng(seed).
         rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
         dout = rng.standard_normal(out.shape)
-    dout = np.asarray(dout, dtype=np.float64)
+    dout = _numbers(dout, "dout")
     layer.param_grads = True
     layer.forward(x)
     dx = layer.backward(dout)

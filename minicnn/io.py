@@ -22,6 +22,7 @@ import numpy as np
 
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 from .npz import read_npz
+from .validation import check_output_path, check_path
 
 FORMAT = "minicnn-sequential"
 VERSION = 1
@@ -58,6 +59,7 @@ def atomic_write(path, write) -> None:
 
 def save_model(model, path) -> None:
     """Write ``model`` (architecture and weights) to ``path`` atomically."""
+    path = check_output_path(path, where="save")
     for layer in model.layers:
         if type(layer) not in LAYER_TYPES.values():
             raise TypeError(f"cannot save layer {layer.name!r} of type {type(layer).__name__}; "
@@ -69,7 +71,7 @@ def save_model(model, path) -> None:
 
 def read(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read a model file: (architecture, {parameter name: array}). Clear errors only."""
-    path = Path(path)
+    path = check_path(path, where="load")
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
     try:

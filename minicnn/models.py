@@ -60,6 +60,7 @@ def shapes_cnn(rng=0, size: int = 32, num_classes: int = 4) -> Sequential:
     """
     if not is_int(size) or size < 8 or size % 8:
         raise ValueError(f"size must be a positive multiple of 8. Received: size={size!r}")
+    num_classes = check_int(num_classes, "num_classes")
     rng = as_generator(rng)
     side = size // 8
     return Sequential([

@@ -11,6 +11,18 @@ import numpy as np
 from .validation import check_number
 
 
+def _check_model(model, optimizer: str):
+    """The model an optimizer updates: anything with ``parameters()`` and ``gradients()``."""
+    if isinstance(model, dict):
+        raise TypeError(f"{optimizer} takes the model itself: {optimizer}(model), not "
+                        f"{optimizer}(model.parameters()). Received: model of type dict")
+    if not (callable(getattr(model, "parameters", None))
+            and callable(getattr(model, "gradients", None))):
+        raise TypeError(f"{optimizer}: model must be a minicnn Sequential (with parameters() "
+                        f"and gradients()). Received: model of type {type(model).__name__}")
+    return model
+
+
 def _state(store: dict, key: str, p: np.ndarray) -> np.ndarray:
     """The optimizer's running array for parameter ``key``: zeros at the first step,
     then kept, in the parameter's dtype (``model.astype`` may change it between steps)."""
@@ -29,7 +41,7 @@ class SGD:
 
     def __init__(self, model, lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0):
-        self.model = model
+        self.model = _check_model(model, "SGD")
         self.lr = check_number(lr, "lr")
         self.momentum = check_number(momentum, "momentum", 0.0, 1.0)
         self.weight_decay = check_number(weight_decay, "weight_decay")
@@ -53,7 +65,7 @@ class Adam:
 
     def __init__(self, model, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0):
-        self.model = model
+        self.model = _check_model(model, "Adam")
         self.lr = check_number(lr, "lr")
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise TypeError(f"betas must be a pair of floats. Received: betas={betas!r}")

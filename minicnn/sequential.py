@@ -11,7 +11,16 @@ import numpy as np
 from . import io
 from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from .layers.relu import check_mode
-from .validation import check_array, check_int, shape_of
+from .validation import (
+    check_array,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_overflow,
+    check_size,
+    is_int,
+    shape_of,
+)
 
 # The prefix Sequential gives an unnamed layer: conv1, relu1, pool1, fc1, ...
 _PREFIXES = {Conv2D: "conv", ReLU: "relu", MaxPool2D: "pool", AvgPool2D: "pool",
@@ -31,11 +40,27 @@ class Sequential:
     """
 
     def __init__(self, layers: list[Layer], input_shape: tuple[int, ...] | None = None):
+        if isinstance(layers, Layer):
+            raise TypeError(f"layers must be a list of layers; for a model of one layer write "
+                            f"Sequential([layer]). Received: layers={layers!r}")
+        if not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of minicnn layers. Received: layers of "
+                            f"type {type(layers).__name__}")
         layers = list(layers)
+        seen: dict[int, int] = {}
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers[{i}] must be a minicnn Layer. Received: "
                                 f"layers[{i}] of type {type(layer).__name__}")
+            if id(layer) in seen:
+                kind = type(layer).__name__
+                raise ValueError(f"layers must hold each layer object once, but this {kind} "
+                                 f"object appears twice (layers[{seen[id(layer)]}] and "
+                                 f"layers[{i}]); a layer keeps its own weights and forward "
+                                 f"cache, so create a new {kind}(...) for each place. "
+                                 f"Received: layers[{i}]={layer!r}")
+            seen[id(layer)] = i
+        self.input_shape = _check_input_shape(input_shape)
         taken = {layer.name for layer in layers if layer.name is not None}
         counts: dict[str, int] = {}
         for layer in layers:
@@ -53,15 +78,27 @@ class Sequential:
             raise ValueError(f"layer names must be unique. Received: {duplicates} more than "
                              f"once")
         self.layers = layers
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
 
     # -- running -----------------------------------------------------------------
     def forward(self, x: np.ndarray, train: bool = False, until: str | None = None) -> np.ndarray:
         """Run the layers on ``x``; with ``until="conv2"``, stop after that layer and
         return its output."""
         stop = self.index(until) if until is not None else len(self.layers) - 1
-        for layer in self.layers[:stop + 1]:
-            x = layer.forward(x, train=train)
+        inputs = x
+        try:
+            for layer in self.layers[:stop + 1]:
+                x = layer.forward(x, train=train)
+        except ValueError as err:
+            # A layer deep inside ("fc1: input must have 3136 features") is the symptom;
+            # an image of the wrong size is the cause, and the model knows the right one.
+            if self.input_shape is None or not isinstance(inputs, np.ndarray) \
+                    or inputs.shape[1:] == self.input_shape:
+                raise
+            expected = ", ".join(map(str, self.input_shape))
+            hint = "; for one image use x[None]" if inputs.shape == self.input_shape else ""
+            raise ValueError(f"the model expects a batch of inputs of shape (N, {expected}): "
+                             f"its input_shape is {self.input_shape}{hint}. Received: "
+                             f"{shape_of('input', inputs)}") from err
         return x
 
     def backward(self, dout: np.ndarray, start: str | None = None,
@@ -90,8 +127,13 @@ class Sequential:
         if x.ndim < 2 or len(x) == 0:
             raise ValueError(f"predict: x must be a non-empty batch (N, ...). "
                              f"Received: {shape_of('x', x)}")
-        return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
-                               for i in range(0, len(x), batch_size)])
+        check_finite(x, "x", "predict", per_image=True)
+        labels = []
+        for i in range(0, len(x), batch_size):
+            scores = self.forward(x[i:i + batch_size])
+            check_overflow(scores, x[i:i + batch_size], "predict", "the model's output", i)
+            labels.append(scores.argmax(axis=1))
+        return np.concatenate(labels)
 
     # -- looking things up ------------------------------------------------------------
     def index(self, name: str) -> int:
@@ -105,8 +147,18 @@ class Sequential:
         return [layer.name for layer in self.layers]
 
     def __getitem__(self, key: str | int) -> Layer:
+        """``model["conv2"]`` (by name) or ``model[3]``, ``model[-1]`` (by position)."""
         if isinstance(key, str):
             return self.layers[self.index(key)]
+        if isinstance(key, slice):
+            return self.layers[key]
+        if not is_int(key):
+            raise TypeError(f"a model is indexed by a layer name (str) or a position (int). "
+                            f"Received: {key!r} of type {type(key).__name__}")
+        if not -len(self.layers) <= key < len(self.layers):
+            raise IndexError(f"layer position {key} is out of range: the model has "
+                             f"{len(self.layers)} layers (positions 0 to {len(self.layers) - 1},"
+                             f" or -1 for the last); its layers are {self.names()}")
         return self.layers[key]
 
     def __iter__(self) -> Iterator[Layer]:
@@ -135,9 +187,7 @@ class Sequential:
 
     def astype(self, dtype) -> "Sequential":
         """Convert every parameter to ``dtype`` (e.g. np.float64 for gradient checks)."""
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64. Received: dtype={dtype}")
+        dtype = check_dtype(dtype, where="astype")
         for layer in self.layers:
             layer.astype(dtype)
         return self
@@ -175,10 +225,11 @@ class Sequential:
 
         ``input_shape`` is one image's (C, H, W); defaults to the model's ``input_shape``.
         """
-        shape = input_shape or self.input_shape
+        shape = self.input_shape if input_shape is None else _check_input_shape(input_shape)
         if shape is None:
             raise ValueError("summary needs input_shape=(C, H, W), since the model has none")
         # One blank image through the layers checks the shapes, with the layers' own errors.
+        check_size((1, *shape), self.dtype, "an image of input_shape", "summary")
         caches = [layer.cache for layer in self.layers]
         try:
             self.forward(np.zeros((1, *shape), dtype=self.dtype))
@@ -200,6 +251,20 @@ class Sequential:
     def __repr__(self) -> str:
         inner = "\n".join(f"  {layer!r}," for layer in self.layers)
         return f"Sequential([\n{inner}\n])"
+
+
+def _check_input_shape(input_shape) -> tuple[int, ...] | None:
+    """None, or the shape of one input as a tuple of positive ints, e.g. (1, 28, 28)."""
+    if input_shape is None:
+        return None
+    if not isinstance(input_shape, (tuple, list)) or not input_shape \
+            or not all(map(is_int, input_shape)):
+        raise TypeError(f"input_shape must be the shape of one input as a tuple of ints, "
+                        f"e.g. (1, 28, 28). Received: input_shape={input_shape!r}")
+    if min(input_shape) < 1:
+        raise ValueError(f"input_shape must hold sizes >= 1. Received: "
+                         f"input_shape={tuple(input_shape)!r}")
+    return tuple(int(size) for size in input_shape)
 
 
 @contextlib.contextmanager

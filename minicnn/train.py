@@ -24,7 +24,13 @@ import numpy as np
 
 from .losses import SoftmaxCrossEntropy
 from .sequential import Sequential
-from .validation import as_generator, check_int
+from .validation import (
+    as_generator,
+    check_int,
+    check_output_path,
+    check_overflow,
+    check_size,
+)
 
 
 @dataclass
@@ -108,7 +114,7 @@ class TrainStep:
     def __init__(self, model: Sequential, optimizer, workers: int = 1):
         self.model = model
         self.optimizer = optimizer
-        self.workers = check_int(workers, "workers")
+        self.workers = check_workers(workers)
         self.replicas, self._blas, self._pool = [], None, None
         if self.workers > 1:
             from threadpoolctl import ThreadpoolController
@@ -160,7 +166,7 @@ def _replica(model: Sequential) -> Sequential:
         if isinstance(getattr(layer, "rng", None), np.random.Generator):
             twin.rng = np.random.default_rng(layer.rng.integers(2**62))
         layers.append(twin)
-    return Sequential(layers)
+    return Sequential(layers, input_shape=model.input_shape)
 
 
 def _forward_backward(model: Sequential, x: np.ndarray, y: np.ndarray):
@@ -173,6 +179,18 @@ def _forward_backward(model: Sequential, x: np.ndarray, y: np.ndarray):
     if np.isfinite(loss):
         model.backward(loss_fn.backward(), input_grad=False)   # no dL/dx needed
     return loss, scores
+
+
+MAX_WORKERS = 64
+
+
+def check_workers(workers) -> int:
+    """A number of worker threads: an int in [1, MAX_WORKERS] (each has a model replica)."""
+    workers = check_int(workers, "workers")
+    if workers > MAX_WORKERS:
+        raise ValueError(f"workers must be at most {MAX_WORKERS} (one thread and one model "
+                         f"replica each). Received: workers={workers}")
+    return workers
 
 
 def default_workers() -> int:
@@ -229,13 +247,19 @@ def fit(model: Sequential, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError("optimizer must have a step() method, e.g. "
                         f"minicnn.optim.Adam(model). Received: optimizer={optimizer!r}")
+    if getattr(optimizer, "model", model) is not model:
+        raise ValueError(f"optimizer must update the model being trained, but it was made "
+                         f"for another model; create it with {type(optimizer).__name__}(model)."
+                         f" Received: optimizer={type(optimizer).__name__}(<another model>)")
     if val is not None:
         if not isinstance(val, (tuple, list)) or len(val) != 2:
             raise TypeError(f"val must be a pair (X_val, y_val). Received: val of type "
                             f"{type(val).__name__}")
         _check_data(model, val[0], val[1], "val[0]", "val[1]")
-    rng = as_generator(rng)
-    workers = default_workers() if workers is None else check_int(workers, "workers")
+    rng = as_generator(rng, where="fit")
+    workers = default_workers() if workers is None else check_workers(workers)
+    if checkpoint is not None:     # checked now, not after the first epoch's training
+        checkpoint = check_output_path(checkpoint, "checkpoint", "fit")
 
     step = TrainStep(model, optimizer, workers)
     history = History()
@@ -287,6 +311,7 @@ def evaluate(model: Sequential, X: np.ndarray, y: np.ndarray,
     total_loss, correct = 0.0, 0
     for i in range(0, len(X), batch_size):
         scores = model.forward(X[i:i + batch_size], train=False)
+        check_overflow(scores, X[i:i + batch_size], "evaluate", "the model's output", i)
         total_loss += loss_fn.forward(scores, y[i:i + batch_size]) * len(scores)
         correct += int((scores.argmax(axis=1) == y[i:i + batch_size]).sum())
     return total_loss / len(X), correct / len(X)
@@ -300,6 +325,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     diagonal holds the correct predictions (as in scikit-learn).
     """
     num_classes = check_int(num_classes, "num_classes")
+    check_size((num_classes, num_classes), np.int64, "the matrix", "confusion_matrix")
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):

@@ -15,11 +15,17 @@ every other module can use it.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 FLOATS = (np.float32, np.float64)
+# The largest array a layer may allocate. 4 GiB is eight times VGG-16's largest weight
+# matrix in float32; a size beyond it is a typo or a crafted file, not a model.
+MAX_ARRAY_BYTES = 4 * 2**30
 
 
 def _prefix(where: str | None) -> str:
@@ -115,6 +121,109 @@ def check_dout(dout, out_shape: tuple[int, ...], where: str, dtype=None) -> np.n
     return dout
 
 
-def as_generator(rng) -> np.random.Generator:
-    """A ``np.random.Generator`` from a seed (int or None), or ``rng`` itself if it is one."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def check_dtype(dtype, name: str = "dtype", where: str | None = None) -> np.dtype:
+    """``dtype`` as ``np.dtype('float32')`` or ``np.dtype('float64')``, the only two
+    dtypes layers compute in (``np.float32``, ``"float64"``, ``float`` all work).
+
+    Integer weights would be rounded to mostly zeros, float16 loses the gradients,
+    complex numbers have no order for ReLU or max-pooling: all are a TypeError.
+    """
+    try:
+        resolved = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        resolved = None
+    if resolved is None or resolved not in FLOATS:
+        shown = resolved.name if resolved is not None else repr(dtype)
+        raise TypeError(f"{_prefix(where)}{name} must be float32 or float64. "
+                        f"Received: {name}={shown}")
+    return resolved
+
+
+def check_seed(seed, name: str = "seed", where: str | None = None) -> int:
+    """``seed`` as a non-negative int (what ``np.random.default_rng`` accepts as a seed)."""
+    if not is_int(seed):
+        raise TypeError(f"{_prefix(where)}{name} must be an int >= 0. Received: {name}={seed!r}")
+    if seed < 0:
+        raise ValueError(f"{_prefix(where)}{name} must be an int >= 0. Received: {name}={seed!r}")
+    return int(seed)
+
+
+def as_generator(rng, name: str = "rng", where: str | None = None) -> np.random.Generator:
+    """A ``np.random.Generator`` from ``rng``: None (fresh entropy), a seed (an int >= 0)
+    or a Generator, which is returned itself (so draws continue its stream)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    if not is_int(rng):
+        raise TypeError(f"{_prefix(where)}{name} must be None, a seed (an int >= 0) or a "
+                        f"np.random.Generator. Received: {name}={rng!r}")
+    return np.random.default_rng(check_seed(rng, name, where))
+
+
+def check_finite(x: np.ndarray, name: str, where: str | None = None,
+                 per_image: bool = False) -> np.ndarray:
+    """Refuse NaN and infinite values in the array ``x`` (returned unchanged).
+
+    With ``per_image``, ``x`` is a batch ``(N, ...)`` and the message names the first
+    images that hold a non-finite value; otherwise it counts the bad entries.
+    """
+    finite = np.isfinite(x)
+    if finite.all():
+        return x
+    if per_image:
+        bad = np.flatnonzero(~finite.reshape(len(x), -1).all(axis=1))
+        shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise ValueError(f"{_prefix(where)}{name} must hold only finite values; image "
+                         f"{bad[0]} has a NaN or infinite pixel. Received: {name} with "
+                         f"non-finite values in image{'s' if len(bad) > 1 else ''} {shown}")
+    raise ValueError(f"{_prefix(where)}{name} must hold only finite values. Received: {name} "
+                     f"with {int((~finite).sum())} NaN or infinite entries")
+
+
+def check_size(shape: tuple[int, ...], dtype, name: str, where: str | None = None) -> None:
+    """Refuse to allocate an array of ``shape`` larger than ``MAX_ARRAY_BYTES``, so a huge
+    size is a ValueError that names it, not a MemoryError (or an hour of swapping)."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise ValueError(f"{_prefix(where)}{name} would take {nbytes / 2**30:,.0f} GiB, more "
+                         f"than the limit of {MAX_ARRAY_BYTES // 2**30} GiB. "
+                         f"Received: {name} of shape {list(shape)}")
+
+
+def check_path(path, name: str = "path", where: str | None = None) -> Path:
+    """``path`` (a str or ``os.PathLike``) as a ``Path``; a TypeError for anything else."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or path == "":
+        raise TypeError(f"{_prefix(where)}{name} must be a file path (a non-empty str or "
+                        f"pathlib.Path). Received: {name}={path!r}")
+    return Path(path)
+
+
+def check_output_path(path, name: str = "path", where: str | None = None) -> Path:
+    """A path a file can be written to: its folder exists and it is not itself a folder.
+    Checked before long work (training) so that the error comes first, not last."""
+    path = check_path(path, name, where)
+    if path.is_dir():
+        raise ValueError(f"{_prefix(where)}{name} must be a file path, but it is an existing "
+                         f"folder. Received: {name}={str(path)!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"{_prefix(where)}{name} must be in an existing folder, but "
+                         f"{str(folder)!r} is not one (create it first). "
+                         f"Received: {name}={str(path)!r}")
+    return path
+
+
+def check_overflow(out: np.ndarray, x: np.ndarray, where: str, what: str,
+                   offset: int = 0) -> np.ndarray:
+    """Refuse a forward pass whose output ``out`` (N, ...) is not finite although its
+    input ``x`` (N, ...) is: the values overflowed somewhere in between. ``offset`` is
+    the batch's position in the caller's ``x``, so the message names the right image."""
+    finite = np.isfinite(out).reshape(len(out), -1).all(axis=1)
+    if finite.all():
+        return out
+    i = int(np.flatnonzero(~finite)[0])
+    raise ValueError(f"{where}: {what} is not finite for image {offset + i} (the forward pass "
+                     f"overflowed): x must hold values in the range the model was trained on. "
+                     f"Received: image {offset + i} with values up to "
+                     f"{float(np.abs(x[i]).max()):.3g}")

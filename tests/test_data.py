@@ -166,10 +166,9 @@ def test_fashion_mnist_missing_lists_every_folder(monkeypatch, tmp_path):
     _isolate(monkeypatch, tmp_path, system)
     monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env"))
     with pytest.raises(FileNotFoundError) as info:
-        load_fashion_mnist("train", path=tmp_path / "given")
+        load_fashion_mnist("train")
     message = str(info.value)
     for folder in (
-        tmp_path / "given",
         tmp_path / "env",
         tmp_path / "env" / "fashion-mnist",
         tmp_path / "data" / "fashion-mnist",
@@ -179,6 +178,41 @@ def test_fashion_mnist_missing_lists_every_folder(monkeypatch, tmp_path):
     assert "apt-get install dataset-fashion-mnist" in message
     assert "zalandoresearch/fashion-mnist" in message
     assert "train-images-idx3-ubyte.gz" in message
+
+
+def test_an_explicit_path_is_the_only_place_looked_in(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    _write_fake_split(tmp_path / "data" / "fashion-mnist", 10)   # a copy on the search path
+    given = tmp_path / "given"
+    given.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"path '.*given' lacks the Fashion-MNIST test "
+                                                r"file\(s\) t10k-images-idx3-ubyte\.gz, "
+                                                r"t10k-labels-idx1-ubyte\.gz"):
+        load_fashion_mnist("test", path=given)
+    _write_fake_split(given, 5)
+    (given / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"lacks the Fashion-MNIST test file\(s\) "
+                                                r"t10k-labels-idx1-ubyte\.gz \("):
+        load_fashion_mnist("test", path=given)
+    with pytest.raises(FileNotFoundError, match=r"path must be a folder .* is missing"):
+        load_fashion_mnist("test", path=tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"path must be a folder .* is a file"):
+        load_fashion_mnist("test", path=given / "t10k-images-idx3-ubyte.gz")
+    with pytest.raises(TypeError, match=r"path must be a folder \(a str or pathlib\.Path\)\. "
+                                        r"Received: path=3"):
+        load_fashion_mnist("test", path=3)
+
+
+@pytest.mark.parametrize("bad", [-1, 10])
+def test_fashion_mnist_labels_out_of_range(monkeypatch, tmp_path, bad):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    folder = tmp_path / "data" / "fashion-mnist"
+    _write_fake_split(folder, 10)
+    labels = (np.arange(10) % 10).astype(np.int8)
+    labels[3] = bad
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels, 0x09)))
+    with pytest.raises(ValueError, match=rf"labels must be in 0\.\.9, found {bad}"):
+        load_fashion_mnist("test")
 
 
 def test_fashion_mnist_search_order(monkeypatch, tmp_path):
@@ -312,6 +346,19 @@ def test_make_shapes_masks_inside_image_and_plausible_area():
         ({"n": 4, "noise": -0.1}, ValueError, "Received: noise=-0.1"),
         ({"n": 4, "clutter": -1}, ValueError, "Received: clutter=-1"),
         ({"n": 4, "scale": (0.3, 0.2)}, ValueError, r"Received: scale=\(0.3, 0.2\)"),
+        ({"n": 4, "noise": "a"}, TypeError, r"noise must be a number .* Received: noise='a'"),
+        ({"n": 4, "noise": None}, TypeError, r"noise must be a number .* Received: noise=None"),
+        ({"n": 4, "noise": float("nan")}, ValueError, r"finite .* Received: noise=nan"),
+        ({"n": 4, "scale": 0.3}, TypeError, r"scale must be a pair of numbers \(low, high\)\. "
+                                            r"Received: scale=0\.3"),
+        ({"n": 4, "scale": ("a", "b")}, TypeError, r"scale must be a pair of numbers"),
+        ({"n": 4, "scale": (0.2, float("nan"))}, ValueError, r"Received: scale=\(0\.2, nan\)"),
+        ({"n": 4, "size": 10**6}, ValueError, r"make_shapes: the images would take [\d,]+ GiB"),
+        ({"n": 10**12}, ValueError, r"make_shapes: the images would take [\d,]+ GiB"),
+        ({"n": 4, "seed": -1}, ValueError, r"make_shapes: seed must be an int >= 0\. "
+                                           r"Received: seed=-1"),
+        ({"n": 4, "seed": "seed"}, TypeError, r"Received: seed='seed'"),
+        ({"n": 4, "seed": 1.5}, TypeError, r"Received: seed=1\.5"),
     ],
 )
 def test_make_shapes_bad_arguments(kwargs, error, match):
@@ -357,6 +404,35 @@ def test_load_image_bad_file(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(b"this is not an image")
     with pytest.raises(ValueError, match=r"broken\.png"):
+        load_image(path)
+
+
+def test_load_image_16_bit_grayscale_png(tmp_path):
+    # Values across the whole 16-bit range; divided by 65535, not clipped at 255.
+    values = np.array([[0, 255, 256, 1000], [32768, 40000, 65280, 65535]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")              # really stored as 16 bits
+    gray = load_image(path, grayscale=True)
+    assert gray.dtype == np.float32
+    np.testing.assert_allclose(gray[0, 0], values / 65535.0, rtol=1e-6)
+    rgb = load_image(path)
+    assert rgb.shape == (1, 3, 2, 4)
+    for channel in rgb[0]:
+        np.testing.assert_array_equal(channel, gray[0, 0])
+    # Resizing keeps the scale: a uniform mid-gray image stays mid-gray.
+    Image.fromarray(np.full((4, 4), 32768, np.uint16)).save(path)
+    np.testing.assert_allclose(load_image(path, size=2, grayscale=True), 32768 / 65535, rtol=1e-6)
+
+
+def test_load_image_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(path)
+    # Pillow refuses images over 2 * MAX_IMAGE_PIXELS; lower the limit instead of
+    # writing a real bomb (a few KB of PNG that would decode to gigabytes).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ValueError, match=r"cannot read image file .*bomb\.png: it declares more "
+                                         r"than 200 pixels.*decompression bomb"):
         load_image(path)
 
 
@@ -427,3 +503,21 @@ def test_sample_images_equal_real_test_images(fashion):
     # The first test image of each class, as scripts/make_sample_images.py promises.
     for c in range(10):
         assert indices[c] == np.flatnonzero(y_test == c)[0]
+
+
+def test_load_idx_dimensions_whose_product_overflows_int64(tmp_path):
+    # 2**32 - 1 per dimension, four dimensions: the product is about 3.4e38, which
+    # wraps around in int64 (np.prod); the header must still be refused, not read.
+    header = bytes([0, 0, 0x08, 4]) + struct.pack(">4I", *[2**32 - 1] * 4)
+    path = tmp_path / "huge.idx"
+    path.write_bytes(header + bytes(16))
+    with pytest.raises(ValueError, match=r"expected \d{30,} bytes of data for shape "
+                                         r"\(4294967295, 4294967295, 4294967295, 4294967295\)"):
+        load_idx(path)
+    # 2**31 * 2**31 * 4 = 2**64 wraps to exactly 0 in int64: "0 bytes expected, 0 stored"
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2**31, 2**31, 4)
+    path.write_bytes(header)
+    with pytest.raises(ValueError, match=r"expected 18446744073709551616 bytes of data for "
+                                         r"shape \(2147483648, 2147483648, 4\) and dtype uint8, "
+                                         r"got 0"):
+        load_idx(path)

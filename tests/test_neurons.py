@@ -25,11 +25,12 @@ def test_receptive_field_by_hand():
     #   pool1 (k2, s2):     rows 2*2 = 4 .. 4*2 + 1 = 9;     cols 8 .. 13
     #   conv1 (k3, s1, p1): rows 4 - 1 = 3 .. 9 - 1 + 2 = 10; cols 7 .. 14
     # so the box is rows 3..10, cols 7..14: (top, left, bottom, right) = (3, 7, 11, 15)
-    # with exclusive bottom/right; a 12x12 image clips the right edge to 12.
+    # with exclusive bottom/right; a 12x14 image (relu1 output 2x3, so x=2 exists)
+    # clips the right edge to 14.
     model = hand_model()
     assert receptive_field(model, "relu1", 1, 2) == (3, 7, 11, 15)
     assert receptive_field(model, "conv2", 1, 2) == (3, 7, 11, 15)
-    assert receptive_field(model, "relu1", 1, 2, image_shape=(12, 12)) == (3, 7, 11, 12)
+    assert receptive_field(model, "relu1", 1, 2, image_shape=(12, 14)) == (3, 7, 11, 14)
     # conv1 alone: neuron (0, 0) sees rows/cols -1..1, i.e. (-1, -1, 2, 2), clipped (0, 0, 2, 2)
     assert receptive_field(model, "conv1", 0, 0) == (-1, -1, 2, 2)
     assert receptive_field(model, "conv1", 0, 0, image_shape=(12, 12)) == (0, 0, 2, 2)

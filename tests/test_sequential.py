@@ -213,8 +213,10 @@ def test_duplicate_layer_names():
                                          r"more than once"):
         Sequential([ReLU(name="a"), Flatten(), ReLU(name="a")])
     relu = ReLU()
-    with pytest.raises(ValueError, match=r"layer names must be unique\. Received: \['relu1'\]"):
-        Sequential([relu, relu])
+    with pytest.raises(ValueError, match=r"this ReLU object appears twice \(layers\[0\] and "
+                                         r"layers\[2\]\).*create a new ReLU"):
+        Sequential([relu, Flatten(), relu])
+    assert relu.name is None   # refused before any layer was named
 
 
 def test_layers_must_be_layers():

@@ -3,12 +3,12 @@
 Fashion-MNIST is by Zalando Research, released under the MIT licence:
 https://github.com/zalandoresearch/fashion-mnist
 
-The four IDX files are looked for, in order, in:
+The four IDX files are looked for in the ``path`` argument if it is given, and
+only there. Without it they are looked for, in order, in:
 
-1. the ``path`` argument, if given;
-2. ``$MINICNN_DATA`` and ``$MINICNN_DATA/fashion-mnist``, if the variable is set;
-3. ``./data/fashion-mnist`` (relative to the current working directory);
-4. ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist`` package).
+1. ``$MINICNN_DATA`` and ``$MINICNN_DATA/fashion-mnist``, if the variable is set;
+2. ``./data/fashion-mnist`` (relative to the current working directory);
+3. ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist`` package).
 
 The first folder that holds both files of the requested split wins. Each file may
 be gzip-compressed (``.gz``, as downloaded) or not.
@@ -84,6 +84,19 @@ def _find_file(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _check_folder(path) -> Path:
+    """``path`` as a Path to an existing folder, or a clear error naming it."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or path == "":
+        raise TypeError(f"path must be a folder (a str or pathlib.Path). "
+                        f"Received: path={path!r}")
+    folder = Path(path)
+    if not folder.is_dir():
+        what = "a file" if folder.exists() else "missing"
+        raise FileNotFoundError(f"path must be a folder holding the Fashion-MNIST files, but "
+                                f"{str(folder)!r} is {what}. Received: path={str(path)!r}")
+    return folder
+
+
 def _to_float(images: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W) in [0, 255] -> float32 (N, 1, H, W) in [0, 1]."""
     return (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
@@ -99,8 +112,9 @@ def load_fashion_mnist(
     split : {"train", "test"}
         ``"train"`` gives 60,000 images, ``"test"`` gives 10,000.
     path : str or path-like, optional
-        A folder holding the IDX files; searched before the default folders
-        (see the module docstring for the full search order).
+        The folder holding the IDX files. When given, it is the only place looked
+        in: a missing file is an error, not a reason to load another copy from the
+        default folders (see the module docstring).
 
     Returns
     -------
@@ -114,14 +128,24 @@ def load_fashion_mnist(
     ValueError
         If ``split`` is not ``"train"`` or ``"test"``, or a file is corrupt.
     FileNotFoundError
-        If no searched folder holds the split's files. The message lists every
-        folder searched and how to get the data.
+        If ``path`` lacks the split's files (the message names them), or, without
+        ``path``, no default folder holds them (the message lists every folder
+        searched and how to get the data).
     """
     if split not in FASHION_MNIST_FILES:
         raise ValueError(f"split must be one of 'train', 'test'. Received: split={split!r}")
     image_name, label_name = FASHION_MNIST_FILES[split]
+    if path is not None:
+        folder = _check_folder(path)
+        missing = [name for name in (image_name, label_name) if _find_file(folder, name) is None]
+        if missing:
+            raise FileNotFoundError(
+                f"path {str(folder)!r} lacks the Fashion-MNIST {split} file(s) "
+                f"{', '.join(missing)} (or the same without .gz); it is the only folder "
+                f"searched when path= is given. Received: path={str(path)!r}\n{_HOW_TO_GET}"
+            )
 
-    searched = search_dirs(path)
+    searched = [folder] if path is not None else search_dirs()
     for folder in searched:
         image_file = _find_file(folder, image_name)
         label_file = _find_file(folder, label_name)
@@ -146,6 +170,9 @@ def load_fashion_mnist(
             f"{label_file}: expected {len(images)} labels to match {image_file}, "
             f"got shape {labels.shape}"
         )
-    if labels.max() >= len(FASHION_MNIST_CLASSES):
-        raise ValueError(f"{label_file}: labels must be in 0..9, found {labels.max()}")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{label_file}: labels must be integers, found dtype {labels.dtype}")
+    bad = labels[(labels < 0) | (labels >= len(FASHION_MNIST_CLASSES))]
+    if bad.size:
+        raise ValueError(f"{label_file}: labels must be in 0..9, found {bad[0]}")
     return _to_float(images), labels.astype(np.int64)

@@ -15,6 +15,7 @@ first. Nothing is ever unpickled: the bytes become an array with ``np.frombuffer
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -102,7 +103,7 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path}: a dimension has size 0, shape={shape}")
 
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize   # Python ints: no overflow
     got = len(data) - header_len
     if got != expected:
         raise ValueError(

@@ -30,16 +30,36 @@ def _pair(size, name: str = "size") -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
+def _is_16_bit_gray(img: Image.Image) -> bool:
+    """16-bit grayscale: Pillow opens such PNGs as mode "I;16" (older versions: "I")."""
+    return img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG")
+
+
 def _read(path: Path, size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
-    """Read one image file into a float32 (C, H, W) array in [0, 1]."""
+    """Read one image file into a float32 (C, H, W) array in [0, 1].
+
+    8-bit images are divided by 255, 16-bit grayscale images by 65535 (converting
+    them to 8 bits first would clip every value above 255 to white).
+    """
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if grayscale else "RGB")
+            if _is_16_bit_gray(img):
+                img = Image.fromarray(np.asarray(img, dtype=np.float32) / np.float32(65535.0))
+                scale = np.float32(1.0)                 # a float ("F") image, already in [0, 1]
+            else:
+                img = img.convert("L" if grayscale else "RGB")
+                scale = np.float32(255.0)
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"cannot read image file {path}: it declares more than "
+                         f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels, which Pillow refuses as a "
+                         f"possible decompression bomb ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"cannot read image file {path}: {err}") from err
     if size is not None and img.size != (size[1], size[0]):
         img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # Pillow wants (W, H)
-    pixels = np.asarray(img, dtype=np.float32) / np.float32(255.0)
+    pixels = np.asarray(img, dtype=np.float32) / scale
+    if pixels.ndim == 2 and not grayscale:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)          # gray -> equal R, G, B
     return pixels[None] if grayscale else pixels.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
 
 

@@ -19,7 +19,14 @@ SHAPES_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross")
 _CHUNK = 1024  # images rendered at once; bounds memory, not the result
 
 
-def _check_args(n, size, noise, clutter, scale) -> None:
+def _is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+MAX_BYTES = 4 * 2**30   # the images of one call; minicnn.data needs nothing else of minicnn
+
+
+def _check_args(n, size, seed, noise, clutter, scale) -> None:
     """Raise a ValueError/TypeError naming the first bad argument."""
     for name, value in (("n", n), ("size", size), ("clutter", clutter)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -28,11 +35,25 @@ def _check_args(n, size, noise, clutter, scale) -> None:
         raise ValueError(f"n must be a positive number of images. Received: n={n}")
     if size < 16:
         raise ValueError(f"size must be at least 16 pixels. Received: size={size}")
+    if n * size * size * 4 > MAX_BYTES:
+        raise ValueError(f"make_shapes: the images would take {n * size * size * 4 / 2**30:,.0f} "
+                         f"GiB, more than the limit of {MAX_BYTES // 2**30} GiB. "
+                         f"Received: n={n}, size={size}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"make_shapes: seed must be an int >= 0. Received: seed={seed!r}")
+    if seed < 0:
+        raise ValueError(f"make_shapes: seed must be an int >= 0. Received: seed={seed!r}")
+    if not _is_number(noise):
+        raise TypeError(f"noise must be a number (a standard deviation). "
+                        f"Received: noise={noise!r}")
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a finite standard deviation >= 0. Received: noise={noise}")
     if clutter < 0:
         raise ValueError(f"clutter must be >= 0. Received: clutter={clutter}")
-    if len(scale) != 2 or not 0.1 <= scale[0] <= scale[1] <= 0.4:
+    if not isinstance(scale, (tuple, list)) or len(scale) != 2 \
+            or not all(map(_is_number, scale)):
+        raise TypeError(f"scale must be a pair of numbers (low, high). Received: scale={scale!r}")
+    if not 0.1 <= scale[0] <= scale[1] <= 0.4:
         raise ValueError(
             "scale must be (low, high) with 0.1 <= low <= high <= 0.4 "
             f"(shape radius as a fraction of size). Received: scale={scale}"
@@ -115,7 +136,7 @@ def make_shapes(
         most one, in a shuffled order.
     size : int, default 32
         Image height and width in pixels (>= 16).
-    seed : int, default 0
+    seed : int >= 0, default 0
         Seed for ``np.random.default_rng``; the same arguments give the same arrays.
     noise : float, default 0.05
         Standard deviation of the Gaussian pixel noise (0 for none).
@@ -135,7 +156,7 @@ def make_shapes(
     masks : np.ndarray, bool, shape (n, size, size)
         True on the shape's pixels. Every shape lies fully inside its image.
     """
-    _check_args(n, size, noise, clutter, scale)
+    _check_args(n, size, seed, noise, clutter, scale)
     rng = np.random.default_rng(seed)
 
     # Draw every parameter up front; rendering then only adds the pixel noise.

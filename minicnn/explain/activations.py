@@ -55,7 +55,7 @@ def top_neurons(model: Sequential, x: np.ndarray, layer: str, k: int = 4,
     -------
     list of `Neuron`, strongest first. The model is left as it was.
     """
-    check_input(model, x)
+    check_input(model, x, "top_neurons")
     if x.shape[0] != 1:
         raise ValueError(f"top_neurons: x must be one image (1, C, H, W); call it once per "
                          f"image. Received: x of shape {list(x.shape)}")

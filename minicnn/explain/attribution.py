@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..sequential import Sequential
-from ..validation import as_generator, check_int, pair
+from ..validation import as_generator, check_finite, check_int, check_overflow, pair
 from .core import (
     Channel,
     Neuron,
@@ -33,10 +33,10 @@ from .core import (
 
 
 # -- small helpers -----------------------------------------------------------------
-def _check_images(model: Sequential, x) -> np.ndarray:
-    check_input(model, x)
+def _check_images(model: Sequential, x, where: str) -> np.ndarray:
+    check_input(model, x, where)
     if x.ndim != 4:
-        raise ValueError(f"x must be an (N, C, H, W) array. Received: x of shape "
+        raise ValueError(f"{where}: x must be an (N, C, H, W) array. Received: x of shape "
                          f"{list(x.shape)}")
     return x
 
@@ -78,7 +78,9 @@ def score(model: Sequential, x: np.ndarray, target) -> np.ndarray:
     ``gradient(..., mode="standard")`` returns (a class score, a neuron's activation,
     a channel's sum, or ``sum(seed * out)``). Leaves the model as it was."""
     with preserved_state(model):
-        out = model.forward(x, until=target_layer(model, target))
+        layer = target_layer(model, target)
+        out = model.forward(x, until=layer)
+        check_overflow(out, x, "explain", f"the output of layer {layer!r}")
         return target_score(model, target, out)
 
 
@@ -118,13 +120,13 @@ def smooth_grad(model: Sequential, x: np.ndarray, target, n_samples: int = 25,
     -------
     (N, C, H, W) array, like ``x``.
     """
-    x = _check_images(model, x)
+    x = _check_images(model, x, "smooth_grad")
     n_samples = check_int(n_samples, "n_samples")
     batch_size = check_int(batch_size, "batch_size")
     if isinstance(noise, bool) or not np.isscalar(noise) or not np.isfinite(noise) \
             or noise < 0:
         raise ValueError(f"noise must be a finite number >= 0. Received: noise={noise!r}")
-    rng = as_generator(rng)
+    rng = as_generator(rng, where="smooth_grad")
     n = len(x)
     value_range = x.reshape(n, -1).max(axis=1) - x.reshape(n, -1).min(axis=1)
     sigma = (noise * value_range).reshape(n, 1, 1, 1)
@@ -165,10 +167,15 @@ def integrated_gradients(model: Sequential, x: np.ndarray, target, baseline=None
     -------
     (N, C, H, W) array, like ``x``. Always the true gradient (standard ReLU rule).
     """
-    x = _check_images(model, x)
+    x = _check_images(model, x, "integrated_gradients")
     steps = check_int(steps, "steps")
     batch_size = check_int(batch_size, "batch_size")
-    x0 = np.zeros_like(x) if baseline is None else np.asarray(baseline, dtype=x.dtype)
+    x0 = np.zeros_like(x) if baseline is None else np.asarray(baseline)
+    if x0.dtype.kind not in "iuf":
+        raise TypeError(f"integrated_gradients: baseline must be None, a number or an array "
+                        f"of numbers. Received: baseline of dtype {x0.dtype}")
+    with np.errstate(over="ignore"):    # a value too large for x's dtype becomes inf
+        x0 = check_finite(x0.astype(x.dtype), "baseline", "integrated_gradients")
     try:
         x0 = np.broadcast_to(x0, x.shape)
     except ValueError:
@@ -222,8 +229,12 @@ def occlusion(model: Sequential, x: np.ndarray, target, patch=8, stride=4, fill:
     -------
     (N, H, W) array: positive where occluding lowers the score.
     """
-    x = _check_images(model, x)
+    x = _check_images(model, x, "occlusion")
     batch_size = check_int(batch_size, "batch_size")
+    if isinstance(fill, bool) or not isinstance(fill, (int, float, np.integer, np.floating)):
+        raise TypeError(f"occlusion: fill must be a number. Received: fill={fill!r}")
+    if not np.isfinite(fill):
+        raise ValueError(f"occlusion: fill must be finite. Received: fill={fill!r}")
     ph, pw = pair(patch, "patch")
     sh, sw = pair(stride, "stride")
     n, _, h, w = x.shape

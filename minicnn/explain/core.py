@@ -53,7 +53,7 @@ import numpy as np
 from ..layers import ReLU
 from ..layers.relu import check_mode
 from ..sequential import Sequential, relu_mode
-from ..validation import is_int, shape_of
+from ..validation import check_finite, check_overflow, is_int, shape_of
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,9 @@ Target = Union[int, np.ndarray, Neuron, Channel, Seed]
 
 
 # -- checking the inputs (the ReLU mode is checked by layers.relu.check_mode) ---------
-def check_input(model: Sequential, x) -> np.ndarray:
-    """Check ``x`` is a batch ``(N, ...)`` in the model's dtype; return it unchanged."""
+def check_input(model: Sequential, x, where: str | None = None) -> np.ndarray:
+    """Check ``x`` is a batch ``(N, ...)`` of finite values in the model's dtype; return
+    it unchanged. ``where`` (e.g. ``"grad_cam"``) starts the finite-values message."""
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a minicnn Sequential. Received: model of type "
                         f"{type(model).__name__}")
@@ -119,7 +120,8 @@ def check_input(model: Sequential, x) -> np.ndarray:
     if x.dtype != model.dtype:
         raise TypeError(f"x must have dtype {model.dtype} (the model's dtype); convert it "
                         f"with x.astype(model.dtype). Received: x of dtype {x.dtype}")
-    return x
+    # A NaN pixel makes every ReLU mask False: the map would be all zeros, not an error.
+    return check_finite(x, "x", where, per_image=True)
 
 
 def target_layer(model: Sequential, target: Target) -> str:
@@ -189,6 +191,10 @@ def seed_for(model: Sequential, target: Target, out: np.ndarray) -> np.ndarray:
         target = Seed(model.layers[-1].name, target)
     if isinstance(target, Seed):
         array = np.asarray(target.array)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"a seed for layer {target.layer!r} must be a numeric array. "
+                            f"Received: seed of dtype {array.dtype}")
+        check_finite(array, "seed", f"seed for layer {target.layer!r}")
         if array.shape not in (out.shape, out.shape[1:]):
             raise ValueError(f"a seed for layer {target.layer!r} must have the shape of its "
                              f"output {list(out.shape)} (or of one image's part, "
@@ -308,6 +314,7 @@ def neuron_gradient(model: Sequential, x: np.ndarray, neuron: Neuron, mode: str 
     image of the batch) and backpropagate it to the image under ``mode``.
     """
     out = model.forward(x, until=neuron.layer)
+    check_overflow(out, x, "explain", f"the output of layer {neuron.layer!r}")
     check_neuron(neuron, out)
     warn_if_dead(model, neuron, out)
     # BEGIN SOLUTION guided_backprop
@@ -329,6 +336,7 @@ def target_gradient(model: Sequential, x: np.ndarray, target: Target, mode: str 
         return neuron_gradient(model, x, target, mode, stop)
     layer = target_layer(model, target)
     out = model.forward(x, until=layer)
+    check_overflow(out, x, "explain", f"the output of layer {layer!r}")
     return backprop(model, seed_for(model, target, out), layer, mode, stop)
 
 
@@ -348,7 +356,7 @@ def gradient(model: Sequential, x: np.ndarray, target: Target,
     -------
     (N, C, H, W) array in x's dtype. The model is left exactly as it was.
     """
-    check_input(model, x)
+    check_input(model, x, "gradient")
     check_mode(mode)
     with preserved_state(model):
         return target_gradient(model, x, target, mode)

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_finite
+
 
 def _hwc(g: np.ndarray) -> np.ndarray:
     """(C, H, W) -> (H, W) when C == 1, (H, W, C) otherwise; (H, W) is kept."""
-    g = np.asarray(g, dtype=np.float64)
+    g = _finite_map(g)
     if g.ndim == 2:
         return g
     if g.ndim == 3:
@@ -35,8 +37,21 @@ def _hwc(g: np.ndarray) -> np.ndarray:
                      f"batch first, e.g. maps[0]. Received: map of shape {list(g.shape)}")
 
 
+def _finite_map(g) -> np.ndarray:
+    """``g`` as a float64 array, refusing NaN and infinity (they would show as garbage)."""
+    array = np.asarray(g)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"the map must be an array of numbers. Received: map of dtype "
+                        f"{array.dtype}")
+    return check_finite(array.astype(np.float64), "map")
+
+
 def _scale(values: np.ndarray, percentile: float) -> float:
     """The ``percentile`` of the non-negative ``values`` (0 when there are none)."""
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.integer,
+                                                                   np.floating)):
+        raise TypeError(f"percentile must be a number in (0, 100]. "
+                        f"Received: percentile={percentile!r}")
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100]. Received: percentile={percentile}")
     return float(np.percentile(values, percentile)) if values.size else 0.0
@@ -46,7 +61,7 @@ def clip_percentile(m: np.ndarray, percentile: float = 99.0) -> np.ndarray:
     """Scale a non-negative map to [0, 1]: ``min(m / p, 1)`` with ``p`` the map's
     ``percentile``. All values at or above that percentile become 1; a map that is
     zero everywhere stays zero. Negative values are clipped to 0."""
-    m = np.maximum(np.asarray(m, dtype=np.float64), 0)
+    m = np.maximum(_finite_map(m), 0)
     p = _scale(m, percentile)
     if p <= 0:
         p = float(m.max())
@@ -84,7 +99,7 @@ def negative_saliency(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
 def abs_max(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
     """``max over channels of |g|``, an (H, W) map scaled to [0, 1] by `clip_percentile`
     (Simonyan et al. 2013's saliency map)."""
-    g = np.asarray(g, dtype=np.float64)
+    g = _finite_map(g)
     if g.ndim == 3:
         g = np.abs(g).max(axis=0)
     elif g.ndim != 2:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..sequential import Sequential
+from ..validation import check_array, is_int
 from .core import Target, check_input, guided_backprop, preserved_state, target_gradient
 
 
@@ -47,10 +48,20 @@ def bilinear_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     `_interpolation_matrix`: the map is treated as ``h x w`` squares of constant
     size, and the border values extend to the edges. Rows and columns are
     interpolated separately: ``out[n] = Rh @ maps[n] @ Rw.T``.
+
+    ``maps`` must be float32 or float64 with ``h, w >= 1``; ``size`` is a pair of ints
+    ``(H, W)``, each >= 1.
     """
-    if maps.ndim != 3:
-        raise ValueError(f"bilinear_resize: maps must have shape (N, h, w). "
-                         f"Received: maps of shape {list(maps.shape)}")
+    check_array(maps, "bilinear_resize", ndim=3, name="maps")
+    if min(maps.shape[1:]) < 1:
+        raise ValueError(f"bilinear_resize: maps must have h, w >= 1. Received: maps of "
+                         f"shape {list(maps.shape)}")
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(map(is_int, size)):
+        example = f", e.g. ({size}, {size})" if is_int(size) else ""
+        raise TypeError(f"bilinear_resize: size must be a pair of ints (H, W){example}. "
+                        f"Received: size={size!r}")
+    if min(size) < 1:
+        raise ValueError(f"bilinear_resize: size must be >= 1. Received: size={tuple(size)!r}")
     rows = _interpolation_matrix(maps.shape[1], size[0], maps.dtype)
     cols = _interpolation_matrix(maps.shape[2], size[1], maps.dtype)
     return rows @ maps @ cols.T
@@ -75,7 +86,7 @@ def grad_cam(model: Sequential, x: np.ndarray, target: Target, layer: str) -> np
     (N, H, W) array in [0, 1], in x's dtype; each image's map has maximum 1 unless it
     is zero everywhere. The model is left as it was.
     """
-    check_input(model, x)
+    check_input(model, x, "grad_cam")
     if x.ndim != 4:
         raise ValueError(f"grad_cam: x must be images of shape (N, C, H, W). "
                          f"Received: x of shape {list(x.shape)}")

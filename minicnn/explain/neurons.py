@@ -22,7 +22,7 @@ import numpy as np
 from ..layers import AvgPool2D, Conv2D, Dropout, MaxPool2D, ReLU
 from ..layers.relu import check_mode
 from ..sequential import Sequential
-from ..validation import check_int, is_int
+from ..validation import check_int, is_int, pair
 from .core import Neuron, check_input, gradient, preserved_state
 
 
@@ -34,7 +34,16 @@ def receptive_field(model: Sequential, layer: str, y: int, x: int,
     so ``image[..., top:bottom, left:right]`` is the patch. Padding can put the box
     partly outside the image; pass ``image_shape=(H, W)`` to clip it to the image.
     Only layers before any Flatten/Dense have a receptive field smaller than the image.
+    ``y`` and ``x`` must be ints >= 0, and inside the layer's output when the image
+    size is known (``image_shape`` or the model's ``input_shape``).
     """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"receptive_field: model must be a minicnn Sequential. Received: "
+                        f"model of type {type(model).__name__}")
+    y = check_int(y, "y", minimum=0, where="receptive_field")
+    x = check_int(x, "x", minimum=0, where="receptive_field")
+    if image_shape is not None:
+        image_shape = pair(image_shape, "image_shape")
     top, bottom, left, right = y, y, x, x    # inclusive interval in the layer's output
     for lyr in reversed(model.layers[:model.index(layer) + 1]):
         if isinstance(lyr, Conv2D):
@@ -49,11 +58,30 @@ def receptive_field(model: Sequential, layer: str, y: int, x: int,
                              f"Received: layer={layer!r}")
         top, bottom = top * sh - ph, bottom * sh - ph + kh - 1
         left, right = left * sw - pw, right * sw - pw + kw - 1
+    _check_position(model, layer, y, x, image_shape)
     box = (top, left, bottom + 1, right + 1)
     if image_shape is not None:
         h, w = image_shape
         box = (max(box[0], 0), max(box[1], 0), min(box[2], h), min(box[3], w))
     return box
+
+
+def _check_position(model: Sequential, layer: str, y: int, x: int,
+                    image_shape: tuple[int, int] | None) -> None:
+    """Check that ``(y, x)`` lies inside ``layer``'s output, if the image size is known."""
+    if image_shape is None and model.input_shape is not None and len(model.input_shape) == 3:
+        image_shape = model.input_shape[1:]
+    if image_shape is None:
+        return
+    shape = (1, 1, *image_shape)
+    for lyr in model.layers[:model.index(layer) + 1]:
+        shape = lyr.output_shape(shape)
+    for name, value, size in (("y", y, shape[2]), ("x", x, shape[3])):
+        if value >= size:
+            raise ValueError(f"receptive_field: {name} must be in [0, {size - 1}]: layer "
+                             f"{layer!r} has a {shape[2]}x{shape[3]} output for "
+                             f"{image_shape[0]}x{image_shape[1]} images. "
+                             f"Received: {name}={value}")
 
 
 @dataclass
@@ -138,7 +166,7 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
     TopPatches
         See its docstring. Each image counts once, at its strongest position.
     """
-    check_input(model, X)
+    check_input(model, X, "top_patches")
     if X.ndim != 4:
         raise ValueError(f"X must be an (N, C, H, W) array. Received: X of shape "
                          f"{list(np.shape(X))}")

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..layers import Conv2D, Dense, ReLU
 from ..sequential import Sequential
-from ..validation import as_generator
+from ..validation import as_generator, check_finite
 from .attribution import integrated_gradients, occlusion, smooth_grad
 from .core import deconvnet, guided_backprop, saliency
 from .gradcam import grad_cam, guided_grad_cam
@@ -56,12 +56,18 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
     The Pearson correlation of ``rankdata(a)`` and ``rankdata(b)``: 1 when both
     order the elements the same way, -1 when reversed. Returns ``nan`` when either
-    array is constant (its ranks do not vary, so no correlation is defined).
+    array is constant (its ranks do not vary, so no correlation is defined). NaN and
+    infinite values have no rank: they are a ValueError.
     """
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"spearman: a and b must have the same shape. Received: a of shape "
                          f"{list(a.shape)} and b of shape {list(b.shape)}")
+    for name, array in (("a", a), ("b", b)):
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"spearman: {name} must be an array of numbers. Received: "
+                            f"{name} of dtype {array.dtype}")
+        check_finite(array, name, "spearman")
     ra, rb = rankdata(a), rankdata(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denominator = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
@@ -92,12 +98,18 @@ def localization(map: np.ndarray, mask: np.ndarray) -> tuple:
         ``|map|`` inside the mask? On ties the first maximum in row-major order counts.
 
     An all-zero map points nowhere: share 0 and hit False.
-    A 2-D map gives scalars; a batch gives arrays.
+    A 2-D map gives scalars; a batch gives arrays. A map with NaN or infinite values
+    is a ValueError.
     """
-    m = np.abs(np.asarray(map, dtype=np.float64))
+    m = np.asarray(map)
+    if m.dtype.kind not in "biuf":
+        raise TypeError(f"localization: map must be an array of numbers. Received: map of "
+                        f"dtype {m.dtype}")
+    m = np.abs(check_finite(m, "map", "localization").astype(np.float64))
     mask = np.asarray(mask)
     if mask.dtype != bool:
-        raise TypeError(f"mask must be a bool array. Received: mask of dtype {mask.dtype}")
+        raise TypeError(f"localization: mask must be a bool array. Received: mask of dtype "
+                        f"{mask.dtype}")
     single = m.ndim == 2
     if m.ndim == 4:
         m = m.sum(axis=1)
@@ -106,11 +118,12 @@ def localization(map: np.ndarray, mask: np.ndarray) -> tuple:
     elif m.ndim != 3:
         raise ValueError(f"map must be (H, W), (N, H, W) or (N, C, H, W). "
                          f"Received: map of shape {list(np.shape(map))}")
-    if mask.ndim == 2:
+    if mask.ndim == 2 and mask.shape == m.shape[1:]:
         mask = np.broadcast_to(mask, m.shape)
     if mask.shape != m.shape:
-        raise ValueError(f"mask must be (H, W) or (N, H, W) matching the map's "
-                         f"{list(m.shape)}. Received: mask of shape {list(mask.shape)}")
+        raise ValueError(f"localization: mask must be (H, W) = {list(m.shape[1:])} or "
+                         f"(N, H, W) = {list(m.shape)}, matching the map of shape "
+                         f"{list(np.shape(map))}. Received: mask of shape {list(mask.shape)}")
     total = m.sum(axis=(1, 2))
     inside = (m * mask).sum(axis=(1, 2))
     share = np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
@@ -246,7 +259,7 @@ def randomization_test(model: Sequential, x: np.ndarray, target,
     if _check_x.ndim != 4:
         raise ValueError(f"x must be an (N, C, H, W) array. Received: x of shape "
                          f"{list(_check_x.shape)}")
-    rng = as_generator(rng)
+    rng = as_generator(rng, where="randomization_test")
     seed = int(rng.integers(2 ** 31))
     explain = _explainer(model, method, method_kwargs, seed)
     layers = [layer.name for layer in reversed(model.layers) if layer.params]

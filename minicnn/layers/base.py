@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_dtype
+
 
 class Layer:
     """Base class: a named step with ``forward`` and ``backward``.
@@ -64,7 +66,9 @@ class Layer:
 
     def astype(self, dtype) -> "Layer":
         """Convert parameters to ``dtype`` in place; returns self. The gradients start
-        again at zero in the new dtype (see `zero_grad`: no memory until written)."""
+        again at zero in the new dtype (see `zero_grad`: no memory until written).
+        ``dtype`` must be float32 or float64."""
+        dtype = check_dtype(dtype, where=f"{self._label()}.astype")
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
         self.zero_grad()

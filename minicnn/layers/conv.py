@@ -15,7 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import as_generator, check_array, check_dout, check_int, check_param_dtype, pair
+from ..validation import (
+    as_generator,
+    check_array,
+    check_dout,
+    check_dtype,
+    check_int,
+    check_param_dtype,
+    check_size,
+    pair,
+)
 from ._fast import columns_are_small, conv_backward, conv_forward, pad_images
 from .base import Layer
 
@@ -118,10 +127,13 @@ class Conv2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding", minimum=0)
+        dtype = check_dtype(dtype)
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         rng = as_generator(rng)
-        w = rng.standard_normal((self.out_channels, self.in_channels, kh, kw))
+        shape = (self.out_channels, self.in_channels, kh, kw)
+        check_size(shape, np.float64, "W", "Conv2D")     # drawn in float64 first
+        w = rng.standard_normal(shape)
         w *= np.sqrt(2.0 / fan_in)              # in place: no second float64 copy
         self.params = {"W": w.astype(dtype, copy=False),
                        "b": np.zeros(self.out_channels, dtype=dtype)}
@@ -174,6 +186,8 @@ class Conv2D(Layer):
             raise ValueError(f"{label}: input must have {self.in_channels} channels "
                              f"(dimension 1). Received: input of shape {list(x.shape)}")
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        check_size((*x.shape[:2], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), x.dtype,
+                   "the padded input", label)
         if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
             raise ValueError(f"{label}: input plus padding {self.padding} must be at least "
                              f"the kernel {self.kernel_size}. Received: input of shape "

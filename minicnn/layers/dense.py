@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import as_generator, check_array, check_dout, check_int, check_param_dtype
+from ..validation import (
+    as_generator,
+    check_array,
+    check_dout,
+    check_dtype,
+    check_int,
+    check_param_dtype,
+    check_size,
+)
 from .base import Layer
 
 
@@ -32,7 +40,9 @@ class Dense(Layer):
         super().__init__(name)
         self.in_features = check_int(in_features, "in_features")
         self.out_features = check_int(out_features, "out_features")
+        dtype = check_dtype(dtype)
         rng = as_generator(rng)
+        check_size((self.in_features, self.out_features), dtype, "W", "Dense")
         # Drawn in float64, about 16 MB of rows at a time, each block scaled and stored
         # in `dtype`: the same numbers as one big draw, without a float64 copy of W
         # (VGG-16's fc1 is 25088 x 4096: 822 MB in float64).
@@ -91,7 +101,7 @@ class Flatten(Layer):
             raise ValueError(f"{self._label()}: input must have a batch dimension and at "
                              f"least one more. Received: input of shape {list(x.shape)}")
         self.cache = (x.shape, x.dtype)
-        return x.reshape(x.shape[0], -1).copy()
+        return x.reshape(self.output_shape(x.shape)).copy()   # (0, F) for an empty batch
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x_shape, dtype = self._cached()

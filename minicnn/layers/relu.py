@@ -31,8 +31,16 @@ def check_mode(mode: str) -> str:
 
 
 def relu_backward(x: np.ndarray, dout: np.ndarray, mode: str = "standard") -> np.ndarray:
-    """The three ReLU backward rules, side by side. Returns a new array like ``dout``."""
+    """The three ReLU backward rules, side by side. Returns a new array like ``dout``.
+
+    ``x`` (the forward input) and ``dout`` are float arrays of the same shape.
+    """
     check_mode(mode)
+    check_array(x, "relu_backward", name="x")
+    check_array(dout, "relu_backward", name="dout")
+    if x.shape != dout.shape:
+        raise ValueError(f"relu_backward: dout must have the shape of x {list(x.shape)}. "
+                         f"Received: dout of shape {list(dout.shape)}")
     # BEGIN SOLUTION cnn_layers guided_backprop
     # HINT: one line per mode: standard dout*(x>0), deconvnet dout*(dout>0), guided both masks.
     if mode == "standard":    # backprop: pass g where the input was positive (Simonyan et al. 2013)

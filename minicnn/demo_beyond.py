@@ -10,8 +10,10 @@
    as the model's layers are re-initialised from the top (Adebayo et al. 2018).
    Guided backprop's map barely changes; the gradient's falls apart.
 
-It takes a few seconds: the patch search runs over the first ``n_search`` test
-images (or the shipped sample images when Fashion-MNIST is not installed).
+It takes a few seconds: the patch search runs over the first ``n_search`` (2,000)
+Fashion-MNIST test images, from the full test set when it is installed, else from the
+2,000 that ship in the package (``minicnn.data.fashion_mnist_test_set``), so the
+figure is the same on every machine for ``n_search <= 2000``.
 """
 
 from __future__ import annotations
@@ -27,15 +29,14 @@ from .plot_beyond import plot_randomization, plot_top_patches
 
 
 def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str]:
-    """The first ``n_search`` Fashion-MNIST test images, or the 10 shipped samples."""
-    from .data import load_fashion_mnist, sample_images
+    """The first ``n_search`` Fashion-MNIST test images: from the full test set when it
+    is installed, else from the 2,000 shipped in the package; and a note saying which."""
+    from .data import fashion_mnist_test_set
 
-    try:
-        X = load_fashion_mnist("test")[0][:n_search]
-        where = f"the first {len(X)} Fashion-MNIST test images"
-    except (FileNotFoundError, OSError):
-        X = sample_images()[0]
-        where = "the 10 shipped sample images (Fashion-MNIST is not installed)"
+    test = fashion_mnist_test_set()
+    X = test.X[:n_search]
+    where = (f"the first {len(X):,} test images, from the "
+             + ("full test set" if test.source == "full" else "subset shipped in the package"))
     return X.astype(dtype), where
 
 
@@ -93,6 +94,6 @@ def beyond_figures(out_dir, model: Sequential | None = None,
     plot_randomization(x, cascades, index=0, title="Randomise the layers from the top: "
                        "does the map notice? (Adebayo et al. 2018)", path=random_path)
     return [(patches_path, f"top-9 patches and guided-backprop reconstructions for four "
-                           f"{layer} feature maps"),
+                           f"{layer} feature maps, searched in {where}"),
             (random_path, "the randomisation test: guided backprop vs. the gradient as the "
                           "layers are re-initialised from the top")]

@@ -12,6 +12,10 @@ The four IDX files are looked for, in order, in:
 
 The first folder that holds both files of the requested split wins. Each file may
 be gzip-compressed (``.gz``, as downloaded) or not.
+
+Setting ``MINICNN_HIDE_DATA=1`` removes folders 2-4 from the search: only a
+``path`` argument is searched, so the code runs as on a machine without the
+dataset (CI runs the tests once this way).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ FASHION_MNIST_FILES: dict[str, tuple[str, str]] = {
 }
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+HIDE_DATA_VARIABLE = "MINICNN_HIDE_DATA"
 
 _HOW_TO_GET = (
     "To get the data, either\n"
@@ -51,6 +56,11 @@ _HOW_TO_GET = (
     "    from https://github.com/zalandoresearch/fashion-mnist (folder data/fashion)\n"
     "    into ./data/fashion-mnist, or into a folder named by $MINICNN_DATA or path=."
 )
+
+
+def data_hidden() -> bool:
+    """True when ``$MINICNN_HIDE_DATA`` hides the default folders (see `search_dirs`)."""
+    return os.environ.get(HIDE_DATA_VARIABLE, "") not in ("", "0")
 
 
 def search_dirs(path: str | os.PathLike | None = None) -> list[Path]:
@@ -64,11 +74,14 @@ def search_dirs(path: str | os.PathLike | None = None) -> list[Path]:
     Returns
     -------
     list of Path
-        Candidate folders (they need not exist).
+        Candidate folders (they need not exist). When ``$MINICNN_HIDE_DATA`` is set
+        (to anything but ``""`` or ``"0"``), only ``path``.
     """
     dirs = []
     if path is not None:
         dirs.append(Path(path))
+    if data_hidden():
+        return dirs
     env = os.environ.get("MINICNN_DATA")
     if env:
         dirs += [Path(env), Path(env) / "fashion-mnist"]
@@ -87,6 +100,47 @@ def _find_file(folder: Path, name: str) -> Path | None:
 def _to_float(images: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W) in [0, 255] -> float32 (N, 1, H, W) in [0, 1]."""
     return (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+
+
+def find_fashion_mnist(split: str = "test", path: str | os.PathLike | None = None) -> Path:
+    """Return the first searched folder that holds both IDX files of ``split``.
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+    path : str or path-like, optional
+        A folder searched before the default ones (see `search_dirs`).
+
+    Returns
+    -------
+    Path
+        The folder as searched; the default ``./data/fashion-mnist`` comes back
+        as an absolute path.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not ``"train"`` or ``"test"``.
+    FileNotFoundError
+        If no searched folder holds both files. The message lists every folder
+        searched and how to get the data.
+    """
+    if split not in FASHION_MNIST_FILES:
+        raise ValueError(f"split must be one of 'train', 'test'. Received: split={split!r}")
+    image_name, label_name = FASHION_MNIST_FILES[split]
+    searched = search_dirs(path)
+    for folder in searched:
+        if _find_file(folder, image_name) and _find_file(folder, label_name):
+            return folder
+    folders = "\n".join(f"  - {folder}" for folder in searched) or "  (no folder)"
+    hidden = (
+        f"{HIDE_DATA_VARIABLE} is set: only a path= argument is searched.\n"
+        if data_hidden() else ""
+    )
+    raise FileNotFoundError(
+        f"Fashion-MNIST {split} files ({image_name}, {label_name}) not found. "
+        f"Searched:\n{folders}\n{hidden}{_HOW_TO_GET}"
+    )
 
 
 def load_fashion_mnist(
@@ -117,23 +171,9 @@ def load_fashion_mnist(
         If no searched folder holds the split's files. The message lists every
         folder searched and how to get the data.
     """
-    if split not in FASHION_MNIST_FILES:
-        raise ValueError(f"split must be one of 'train', 'test'. Received: split={split!r}")
-    image_name, label_name = FASHION_MNIST_FILES[split]
-
-    searched = search_dirs(path)
-    for folder in searched:
-        image_file = _find_file(folder, image_name)
-        label_file = _find_file(folder, label_name)
-        if image_file is not None and label_file is not None:
-            break
-    else:
-        folders = "\n".join(f"  - {folder}" for folder in searched)
-        raise FileNotFoundError(
-            f"Fashion-MNIST {split} files ({image_name}, {label_name}) not found. "
-            f"Searched:\n{folders}\n{_HOW_TO_GET}"
-        )
-
+    folder = find_fashion_mnist(split, path)
+    image_file = _find_file(folder, FASHION_MNIST_FILES[split][0])
+    label_file = _find_file(folder, FASHION_MNIST_FILES[split][1])
     images = load_idx(image_file)
     labels = load_idx(label_file)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:

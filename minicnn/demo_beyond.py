@@ -28,16 +28,19 @@ from .model import Sequential
 from .plot_beyond import plot_randomization, plot_top_patches
 
 
-def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str]:
+def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str, str]:
     """The first ``n_search`` Fashion-MNIST test images: from the full test set when it
-    is installed, else from the 2,000 shipped in the package; and a note saying which."""
+    is installed, else from the 2,000 shipped in the package; a short note saying which
+    (for the title) and the test set's one-line description (for the printout)."""
     from .data import fashion_mnist_test_set
 
     test = fashion_mnist_test_set()
     X = test.X[:n_search]
     where = (f"the first {len(X):,} test images, from the "
              + ("full test set" if test.source == "full" else "subset shipped in the package"))
-    return X.astype(dtype), where
+    searched = (test.description if len(X) == len(test.X)
+                else f"the first {len(X):,} images of {test.description}")
+    return X.astype(dtype), where, searched
 
 
 def _busiest_channels(model: Sequential, X: np.ndarray, layer: str, n: int) -> list[int]:
@@ -71,7 +74,7 @@ def beyond_figures(out_dir, model: Sequential | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     model = pretrained() if model is None else model
     layer = conv_activations(model)[-1]
-    X, where = _search_images(model.dtype, n_search)
+    X, where, searched = _search_images(model.dtype, n_search)
     k = min(9, len(X))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")    # a dead neuron's map is zero: shown, not warned
@@ -94,6 +97,6 @@ def beyond_figures(out_dir, model: Sequential | None = None,
     plot_randomization(x, cascades, index=0, title="Randomise the layers from the top: "
                        "does the map notice? (Adebayo et al. 2018)", path=random_path)
     return [(patches_path, f"top-9 patches and guided-backprop reconstructions for four "
-                           f"{layer} feature maps, searched in {where}"),
+                           f"{layer} feature maps, searched in {searched}"),
             (random_path, "the randomisation test: guided backprop vs. the gradient as the "
                           "layers are re-initialised from the top")]

@@ -587,9 +587,10 @@ def test_test_set_prefers_the_installed_files_and_names_the_folder(monkeypatch, 
     _write_fake_split(tmp_path / "data" / "fashion-mnist", 20)
     test = fashion_mnist_test_set()
     assert len(test.X) == 20 and str(tmp_path / "data" / "fashion-mnist") in test.description
-    # An explicit path comes first.
+    # An explicit path comes first; a relative one is named by its absolute path.
     _write_fake_split(tmp_path / "mine", 30)
-    assert len(fashion_mnist_test_set(path=tmp_path / "mine").X) == 30
+    test = fashion_mnist_test_set(path="mine")
+    assert len(test.X) == 30 and f"from {tmp_path / 'mine'})" in test.description
 
 
 def test_test_set_reports_a_corrupt_download(monkeypatch, tmp_path):

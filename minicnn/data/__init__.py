@@ -9,7 +9,11 @@ test set when it is installed, else the 2,000 test images shipped in the package
 (`shipped_test_subset()`), and which one it is.
 """
 
-from minicnn.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
+from minicnn.data.fashion_mnist import (
+    FASHION_MNIST_CLASSES,
+    find_fashion_mnist,
+    load_fashion_mnist,
+)
 from minicnn.data.idx import load_idx
 from minicnn.data.images import load_image, load_image_folder
 from minicnn.data.samples import sample_images
@@ -21,6 +25,7 @@ __all__ = [
     "SHAPES_CLASSES",
     "FashionTestSet",
     "fashion_mnist_test_set",
+    "find_fashion_mnist",
     "load_fashion_mnist",
     "load_idx",
     "load_image",

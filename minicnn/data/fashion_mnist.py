@@ -114,8 +114,8 @@ def find_fashion_mnist(split: str = "test", path: str | os.PathLike | None = Non
     Returns
     -------
     Path
-        The folder as searched; the default ``./data/fashion-mnist`` comes back
-        as an absolute path.
+        The folder, as an absolute path (``./data/fashion-mnist`` is resolved
+        against the current working directory).
 
     Raises
     ------
@@ -131,7 +131,7 @@ def find_fashion_mnist(split: str = "test", path: str | os.PathLike | None = Non
     searched = search_dirs(path)
     for folder in searched:
         if _find_file(folder, image_name) and _find_file(folder, label_name):
-            return folder
+            return folder.absolute()
     folders = "\n".join(f"  - {folder}" for folder in searched) or "  (no folder)"
     hidden = (
         f"{HIDE_DATA_VARIABLE} is set: only a path= argument is searched.\n"

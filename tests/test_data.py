@@ -1,7 +1,10 @@
-"""Tests for minicnn.data: IDX reader, Fashion-MNIST, shapes, image files, samples.
+"""Tests for minicnn.data: IDX reader, Fashion-MNIST, the shipped test subset, shapes,
+image files, samples.
 
-The real-dataset tests skip when Fashion-MNIST is absent, unless the environment
-variable MINICNN_REQUIRE_DATA is set (CI sets it to 1): then they fail instead.
+The tests that need the full Fashion-MNIST files skip when they are absent, unless the
+environment variable MINICNN_REQUIRE_DATA is set (CI's run with the dataset sets it to
+1): then they fail instead. Everything else runs on every machine, on the test images
+shipped in the package.
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import subprocess
+import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +24,19 @@ from PIL import Image
 from minicnn.data import (
     FASHION_MNIST_CLASSES,
     SHAPES_CLASSES,
+    fashion_mnist_test_set,
     load_fashion_mnist,
     load_idx,
     load_image,
     load_image_folder,
     make_shapes,
     sample_images,
+    shipped_test_subset,
 )
-from minicnn.data.fashion_mnist import search_dirs
+from minicnn.data.fashion_mnist import data_hidden, find_fashion_mnist, search_dirs
+from minicnn.data.subset import TEST_SUBSET_FILE
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------- IDX reader
@@ -120,13 +131,26 @@ def test_load_idx_missing_file(tmp_path):
 
 # ---------------------------------------------------------------- Fashion-MNIST
 def _require_dataset() -> None:
-    """Skip if the dataset is missing, or fail if MINICNN_REQUIRE_DATA is set."""
+    """Skip if the full dataset is missing, or fail if MINICNN_REQUIRE_DATA is set."""
     try:
-        load_fashion_mnist("test")
+        for split in ("train", "test"):
+            find_fashion_mnist(split)
     except FileNotFoundError as err:
         if os.environ.get("MINICNN_REQUIRE_DATA", "") not in ("", "0"):
             pytest.fail(f"MINICNN_REQUIRE_DATA is set but Fashion-MNIST is missing:\n{err}")
-        pytest.skip("Fashion-MNIST not installed (set MINICNN_REQUIRE_DATA=1 to fail instead)")
+        hidden = " (hidden by MINICNN_HIDE_DATA)" if data_hidden() else ""
+        pytest.skip(f"needs the full Fashion-MNIST files, not installed{hidden}: "
+                    "apt-get install dataset-fashion-mnist, see docs/data.md")
+
+
+@pytest.fixture
+def fashion_available() -> bool:
+    """Whether the full test files are found (no skip: both answers are tested)."""
+    try:
+        find_fashion_mnist("test")
+        return True
+    except FileNotFoundError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +183,8 @@ def _isolate(monkeypatch, tmp_path, system_dir: Path) -> None:
     """Point every search location at empty folders under tmp_path."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("minicnn.data.fashion_mnist.SYSTEM_DIR", system_dir)
+    monkeypatch.delenv("MINICNN_HIDE_DATA", raising=False)
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
 
 
 def test_fashion_mnist_missing_lists_every_folder(monkeypatch, tmp_path):
@@ -256,6 +282,44 @@ def test_fashion_mnist_path_comes_first(monkeypatch, tmp_path):
     assert len(X) == 30
     X, _ = load_fashion_mnist("test")  # falls back to ./data/fashion-mnist
     assert len(X) == 10
+
+
+@pytest.mark.parametrize("value", ["1", "yes"])
+def test_hide_data_leaves_only_the_path_argument(monkeypatch, tmp_path, value):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    _write_fake_split(tmp_path / "system", 10)
+    _write_fake_split(tmp_path / "data" / "fashion-mnist", 10)
+    _write_fake_split(tmp_path / "env", 10)
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env"))
+    assert find_fashion_mnist("test") == tmp_path / "env"
+    monkeypatch.setenv("MINICNN_HIDE_DATA", value)
+    assert search_dirs() == []
+    assert search_dirs(tmp_path / "mine") == [tmp_path / "mine"]
+    with pytest.raises(FileNotFoundError, match="MINICNN_HIDE_DATA is set") as info:
+        load_fashion_mnist("test")
+    assert "(no folder)" in str(info.value)
+    images, _ = _write_fake_split(tmp_path / "mine", 30)
+    X, _ = load_fashion_mnist("test", path=tmp_path / "mine")   # an explicit path still works
+    np.testing.assert_array_equal(X[:, 0], images / np.float32(255))
+
+
+def test_hide_data_zero_or_empty_hides_nothing(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    for value in ("0", ""):
+        monkeypatch.setenv("MINICNN_HIDE_DATA", value)
+        assert search_dirs() == [tmp_path / "data" / "fashion-mnist", tmp_path / "system"]
+
+
+def test_find_fashion_mnist_returns_the_first_folder_with_both_files(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    _write_fake_split(tmp_path / "system", 10)
+    half = tmp_path / "data" / "fashion-mnist"       # only the images: skipped
+    _write_fake_split(half, 10)
+    (half / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert find_fashion_mnist("test") == tmp_path / "system"
+    assert find_fashion_mnist("test").is_absolute()
+    with pytest.raises(ValueError, match="Received: split='val'"):
+        find_fashion_mnist("val")
 
 
 def test_fashion_mnist_mismatched_labels(monkeypatch, tmp_path):
@@ -521,3 +585,119 @@ def test_load_idx_dimensions_whose_product_overflows_int64(tmp_path):
                                          r"shape \(2147483648, 2147483648, 4\) and dtype uint8, "
                                          r"got 0"):
         load_idx(path)
+
+
+# ---------------------------------------------------------------- shipped test subset
+def test_shipped_test_subset_format():
+    X, y, indices = shipped_test_subset(return_indices=True)
+    assert X.shape == (2000, 1, 28, 28) and X.dtype == np.float32
+    assert y.shape == (2000,) and y.dtype == np.int64
+    assert 0.0 <= X.min() and X.max() <= 1.0
+    np.testing.assert_array_equal(indices, np.arange(2000))    # the first 2,000 test images
+    counts = np.bincount(y, minlength=10)
+    assert len(counts) == 10 and counts.min() >= 150              # every class, roughly balanced
+    # Stored as the original bytes: every pixel is a multiple of 1/255.
+    np.testing.assert_array_equal(np.round(X * 255) / np.float32(255), X)
+    assert len(np.unique(X.reshape(2000, -1), axis=0)) == 2000    # 2,000 different images
+
+
+def test_shipped_test_subset_is_small_and_licensed():
+    assert TEST_SUBSET_FILE.stat().st_size < 1_200_000
+    with np.load(TEST_SUBSET_FILE, allow_pickle=False) as npz:
+        assert sorted(npz.files) == ["images", "indices", "labels", "notice"]
+        notice = str(npz["notice"])
+    assert "Zalando" in notice and "MIT" in notice and "0..1999" in notice
+    licence = (TEST_SUBSET_FILE.parent / "FASHION_MNIST_LICENSE.txt").read_text()
+    assert "Copyright (c) 2017 Zalando SE" in licence and "MIT License" in licence
+    assert "fashion_mnist_test_subset.npz" in licence and "sample_images.npz" in licence
+
+
+def test_shipped_assets_are_package_data():
+    """pyproject's package-data globs cover every file in minicnn/assets, so a
+    non-editable install (a wheel) carries the subset, its licence and the model."""
+    tomllib = pytest.importorskip("tomllib")   # Python >= 3.11
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["minicnn"]
+    assets = sorted(p.relative_to(REPO / "minicnn").as_posix()
+                    for p in (REPO / "minicnn" / "assets").iterdir())
+    assert "assets/fashion_mnist_test_subset.npz" in assets
+    for name in assets:
+        assert any(fnmatch(name, pattern) for pattern in patterns), name
+
+
+def test_sample_images_are_in_the_shipped_subset():
+    X, y, indices = sample_images(return_indices=True)
+    X_sub, y_sub = shipped_test_subset()
+    np.testing.assert_array_equal(X, X_sub[indices])
+    np.testing.assert_array_equal(y, y_sub[indices])
+    for c in range(10):   # the first test image of each class
+        assert indices[c] == np.flatnonzero(y_sub == c)[0]
+
+
+def test_shipped_subset_equals_the_real_test_images(fashion):
+    X, y, indices = shipped_test_subset(return_indices=True)
+    X_test, y_test = fashion["test"]
+    np.testing.assert_array_equal(X, X_test[indices])
+    np.testing.assert_array_equal(y, y_test[indices])
+
+
+def test_make_test_subset_script_reproduces_the_asset(fashion, tmp_path):
+    out = tmp_path / "subset.npz"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "make_test_subset.py"),
+                             "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == TEST_SUBSET_FILE.read_bytes()
+
+
+# ---------------------------------------------------------------- full set or subset
+def test_test_set_falls_back_to_the_shipped_subset(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    X, y, source, description = fashion_mnist_test_set()
+    assert source == "shipped" and X.shape == (2000, 1, 28, 28)
+    X_sub, y_sub = shipped_test_subset()
+    np.testing.assert_array_equal(X, X_sub)
+    np.testing.assert_array_equal(y, y_sub)
+    assert "shipped subset" in description and "not installed" in description
+
+
+def test_test_set_says_when_hidden(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    _write_fake_split(tmp_path / "system", 10)
+    monkeypatch.setenv("MINICNN_HIDE_DATA", "1")
+    test = fashion_mnist_test_set()
+    assert test.source == "shipped" and len(test.X) == 2000
+    assert "MINICNN_HIDE_DATA is set" in test.description
+
+
+def test_test_set_prefers_the_installed_files_and_names_the_folder(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    images, labels = _write_fake_split(tmp_path / "system", 40)
+    test = fashion_mnist_test_set()
+    assert test.source == "full"
+    np.testing.assert_array_equal(test.X[:, 0], images / np.float32(255))
+    np.testing.assert_array_equal(test.y, labels)
+    assert str(tmp_path / "system") in test.description and "40 images" in test.description
+    # ./data/fashion-mnist comes before the system folder, and is named by its full path.
+    _write_fake_split(tmp_path / "data" / "fashion-mnist", 20)
+    test = fashion_mnist_test_set()
+    assert len(test.X) == 20 and str(tmp_path / "data" / "fashion-mnist") in test.description
+    # An explicit path comes first; a relative one is named by its absolute path.
+    _write_fake_split(tmp_path / "mine", 30)
+    test = fashion_mnist_test_set(path="mine")
+    assert len(test.X) == 30 and f"from {tmp_path / 'mine'})" in test.description
+
+
+def test_test_set_reports_a_corrupt_download(monkeypatch, tmp_path):
+    _isolate(monkeypatch, tmp_path, tmp_path / "system")
+    _write_fake_split(tmp_path / "system", 10)
+    (tmp_path / "system" / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz"):
+        fashion_mnist_test_set()
+
+
+def test_test_set_on_this_machine(fashion_available):
+    """Whatever this machine has: the full set (10,000) if installed, else the subset."""
+    test = fashion_mnist_test_set()
+    assert test.source == ("full" if fashion_available else "shipped")
+    assert len(test.X) == (10000 if fashion_available else 2000)
+    np.testing.assert_array_equal(test.X[:2000], shipped_test_subset()[0])

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from minicnn import notebooks
+from minicnn.data import fashion_mnist_test_set
 
 NOTEBOOKS = notebooks.find_notebooks()
 
@@ -23,6 +24,15 @@ def test_notebook_runs_without_error(path, monkeypatch):
                and "image/png" in o.get("data", {})
                for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])), \
         f"{path.name} shows no figure"
+    if "fashion_mnist_test_set()" in path.read_text():
+        # A notebook that loads test images prints which ones: the full test set where it
+        # is installed, else the subset shipped in the package. The kernel inherits this
+        # process's environment (so MINICNN_HIDE_DATA reaches it) and runs in the
+        # notebook's folder (so ./data/fashion-mnist means <that folder>/data/...).
+        printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                          for o in c.get("outputs", []) if o.get("output_type") == "stream")
+        monkeypatch.chdir(path.parent)
+        assert f"Test images: {fashion_mnist_test_set().description}" in printed
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

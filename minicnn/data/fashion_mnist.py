@@ -12,6 +12,10 @@ only there. Without it they are looked for, in order, in:
 
 The first folder that holds both files of the requested split wins. Each file may
 be gzip-compressed (``.gz``, as downloaded) or not.
+
+Setting ``MINICNN_HIDE_DATA=1`` removes folders 1-3 from the search: only a
+``path`` argument is searched, so the code runs as on a machine without the
+dataset (CI runs the tests once this way).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ FASHION_MNIST_FILES: dict[str, tuple[str, str]] = {
 }
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+HIDE_DATA_VARIABLE = "MINICNN_HIDE_DATA"
 
 _HOW_TO_GET = (
     "To get the data, either\n"
@@ -51,6 +56,11 @@ _HOW_TO_GET = (
     "    from https://github.com/zalandoresearch/fashion-mnist (folder data/fashion)\n"
     "    into ./data/fashion-mnist, or into a folder named by $MINICNN_DATA or path=."
 )
+
+
+def data_hidden() -> bool:
+    """True when ``$MINICNN_HIDE_DATA`` hides the default folders (see `search_dirs`)."""
+    return os.environ.get(HIDE_DATA_VARIABLE, "") not in ("", "0")
 
 
 def search_dirs(path: str | os.PathLike | None = None) -> list[Path]:
@@ -64,11 +74,14 @@ def search_dirs(path: str | os.PathLike | None = None) -> list[Path]:
     Returns
     -------
     list of Path
-        Candidate folders (they need not exist).
+        Candidate folders (they need not exist). When ``$MINICNN_HIDE_DATA`` is set
+        (to anything but ``""`` or ``"0"``), only ``path``.
     """
     dirs = []
     if path is not None:
         dirs.append(Path(path))
+    if data_hidden():
+        return dirs
     env = os.environ.get("MINICNN_DATA")
     if env:
         dirs += [Path(env), Path(env) / "fashion-mnist"]
@@ -102,6 +115,59 @@ def _to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
 
 
+def find_fashion_mnist(split: str = "test", path: str | os.PathLike | None = None) -> Path:
+    """Return the first searched folder that holds both IDX files of ``split``.
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+    path : str or path-like, optional
+        The folder holding the IDX files. When given, it is the only place looked
+        in: a missing file is an error, not a reason to use another copy from the
+        default folders.
+
+    Returns
+    -------
+    Path
+        The folder, as an absolute path (``./data/fashion-mnist`` is resolved
+        against the current working directory).
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not ``"train"`` or ``"test"``.
+    FileNotFoundError
+        If no searched folder holds both files. The message lists every folder
+        searched and how to get the data.
+    """
+    if split not in FASHION_MNIST_FILES:
+        raise ValueError(f"split must be one of 'train', 'test'. Received: split={split!r}")
+    image_name, label_name = FASHION_MNIST_FILES[split]
+    if path is not None:
+        folder = _check_folder(path)
+        missing = [name for name in (image_name, label_name) if _find_file(folder, name) is None]
+        if missing:
+            raise FileNotFoundError(
+                f"path {str(folder)!r} lacks the Fashion-MNIST {split} file(s) "
+                f"{', '.join(missing)} (or the same without .gz); it is the only folder "
+                f"searched when path= is given. Received: path={str(path)!r}\n{_HOW_TO_GET}"
+            )
+        return folder.absolute()
+    searched = search_dirs()
+    for folder in searched:
+        if _find_file(folder, image_name) and _find_file(folder, label_name):
+            return folder.absolute()
+    folders = "\n".join(f"  - {folder}" for folder in searched) or "  (no folder)"
+    hidden = (
+        f"{HIDE_DATA_VARIABLE} is set: only a path= argument is searched.\n"
+        if data_hidden() else ""
+    )
+    raise FileNotFoundError(
+        f"Fashion-MNIST {split} files ({image_name}, {label_name}) not found. "
+        f"Searched:\n{folders}\n{hidden}{_HOW_TO_GET}"
+    )
+
+
 def load_fashion_mnist(
     split: str = "train", path: str | os.PathLike | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -128,36 +194,12 @@ def load_fashion_mnist(
     ValueError
         If ``split`` is not ``"train"`` or ``"test"``, or a file is corrupt.
     FileNotFoundError
-        If ``path`` lacks the split's files (the message names them), or, without
-        ``path``, no default folder holds them (the message lists every folder
-        searched and how to get the data).
+        If no searched folder holds the split's files. The message lists every
+        folder searched and how to get the data.
     """
-    if split not in FASHION_MNIST_FILES:
-        raise ValueError(f"split must be one of 'train', 'test'. Received: split={split!r}")
-    image_name, label_name = FASHION_MNIST_FILES[split]
-    if path is not None:
-        folder = _check_folder(path)
-        missing = [name for name in (image_name, label_name) if _find_file(folder, name) is None]
-        if missing:
-            raise FileNotFoundError(
-                f"path {str(folder)!r} lacks the Fashion-MNIST {split} file(s) "
-                f"{', '.join(missing)} (or the same without .gz); it is the only folder "
-                f"searched when path= is given. Received: path={str(path)!r}\n{_HOW_TO_GET}"
-            )
-
-    searched = [folder] if path is not None else search_dirs()
-    for folder in searched:
-        image_file = _find_file(folder, image_name)
-        label_file = _find_file(folder, label_name)
-        if image_file is not None and label_file is not None:
-            break
-    else:
-        folders = "\n".join(f"  - {folder}" for folder in searched)
-        raise FileNotFoundError(
-            f"Fashion-MNIST {split} files ({image_name}, {label_name}) not found. "
-            f"Searched:\n{folders}\n{_HOW_TO_GET}"
-        )
-
+    folder = find_fashion_mnist(split, path)
+    image_file = _find_file(folder, FASHION_MNIST_FILES[split][0])
+    label_file = _find_file(folder, FASHION_MNIST_FILES[split][1])
     images = load_idx(image_file)
     labels = load_idx(label_file)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:

@@ -2,7 +2,9 @@
 
 ``minicnn/assets/sample_images.npz`` holds one Fashion-MNIST *test* image per
 class -- the first test image of each class -- made by
-``scripts/make_sample_images.py``. Fashion-MNIST is by Zalando Research, MIT licence.
+``scripts/make_sample_images.py``. They are also among the 2,000 test images of
+`minicnn.data.shipped_test_subset`. Fashion-MNIST is by Zalando Research, MIT licence
+(``minicnn/assets/FASHION_MNIST_LICENSE.txt``).
 """
 
 from __future__ import annotations

@@ -139,17 +139,19 @@ def plot_randomization(x: np.ndarray, cascades: dict, index: int = 0,
 
 
 # -- the demo's two figures beyond the lecture ------------------------------------------
-def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str]:
-    """The first ``n_search`` Fashion-MNIST test images, or the 10 shipped samples."""
-    from ..data import load_fashion_mnist, sample_images
+def _search_images(dtype, n_search: int) -> tuple[np.ndarray, str, str]:
+    """The first ``n_search`` Fashion-MNIST test images: from the full test set when it
+    is installed, else from the 2,000 shipped in the package; a short note saying which
+    (for the title) and the test set's one-line description (for the printout)."""
+    from ..data import fashion_mnist_test_set
 
-    try:
-        X = load_fashion_mnist("test")[0][:n_search]
-        where = f"the first {len(X)} Fashion-MNIST test images"
-    except (FileNotFoundError, OSError):
-        X = sample_images()[0]
-        where = "the 10 shipped sample images (Fashion-MNIST is not installed)"
-    return X.astype(dtype), where
+    test = fashion_mnist_test_set()
+    X = test.X[:n_search]
+    where = (f"the first {len(X):,} test images, from the "
+             + ("full test set" if test.source == "full" else "subset shipped in the package"))
+    searched = (test.description if len(X) == len(test.X)
+                else f"the first {len(X):,} images of {test.description}")
+    return X.astype(dtype), where, searched
 
 
 def beyond_figures(out_dir, model: Sequential | None = None,
@@ -164,9 +166,11 @@ def beyond_figures(out_dir, model: Sequential | None = None,
        image as the model's layers are re-initialised from the top (Adebayo et al.
        2018). Guided backprop's map barely changes; the gradient's falls apart.
 
-    ``model`` defaults to `minicnn.pretrained()`. It takes a few seconds: the patch
-    search runs over the first ``n_search`` test images (or the shipped sample images
-    when Fashion-MNIST is not installed).
+    ``model`` defaults to `minicnn.pretrained()`. The patch search runs over the first
+    ``n_search`` (2,000) Fashion-MNIST test images, from the full test set when it is
+    installed, else from the 2,000 that ship in the package
+    (``minicnn.data.fashion_mnist_test_set``), so the figure is the same on every
+    machine for ``n_search <= 2000``.
 
     Returns
     -------
@@ -179,7 +183,7 @@ def beyond_figures(out_dir, model: Sequential | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     layer = explain.conv_activations(model)[-1]
-    X, where = _search_images(model.dtype, n_search)
+    X, where, searched = _search_images(model.dtype, n_search)
     k = min(9, len(X))
     channels = explain.busiest_channels(model, X[:500], layer, 4)
     with warnings.catch_warnings():
@@ -203,6 +207,6 @@ def beyond_figures(out_dir, model: Sequential | None = None,
     plot_randomization(x, cascades, index=0, title="Randomise the layers from the top: "
                        "does the map notice? (Adebayo et al. 2018)", path=random_path)
     return [(patches_path, f"top-9 patches and guided-backprop reconstructions for four "
-                           f"{layer} feature maps"),
+                           f"{layer} feature maps, searched in {searched}"),
             (random_path, "the randomisation test: guided backprop vs. the gradient as the "
                           "layers are re-initialised from the top")]

@@ -15,12 +15,26 @@ from minicnn.data.fashion_mnist import (
     load_fashion_mnist,
 )
 from minicnn.data.idx import load_idx
+from minicnn.data.imagenet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    imagenet_classes,
+    load_imagenet_image,
+    preprocess_imagenet,
+    unnormalize_imagenet,
+)
 from minicnn.data.images import load_image, load_image_folder
 from minicnn.data.samples import sample_images
 from minicnn.data.shapes import SHAPES_CLASSES, make_shapes
 from minicnn.data.subset import FashionTestSet, fashion_mnist_test_set, shipped_test_subset
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "imagenet_classes",
+    "load_imagenet_image",
+    "preprocess_imagenet",
+    "unnormalize_imagenet",
     "FASHION_MNIST_CLASSES",
     "SHAPES_CLASSES",
     "FashionTestSet",

@@ -36,6 +36,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     import time
 
     from .figures import run_demo
+    output_folder(args.out, "--out")
     model = None
     if args.model is not None:
         from . import load
@@ -52,10 +53,33 @@ def parse_neuron(spec: str) -> tuple[int, ...]:
         values = tuple(int(v) for v in spec.split(","))
     except ValueError:
         values = ()
-    if len(values) not in (1, 3):
-        raise UsageError(f"--neuron must be C,Y,X (three ints, e.g. --neuron 5,3,3) or C for "
-                         f"a dense layer. Received: --neuron {spec}")
+    if len(values) not in (1, 3) or min(values) < 0:
+        raise UsageError(f"--neuron must be C,Y,X (three ints >= 0, e.g. --neuron 5,3,3) or C "
+                         f"for a dense layer. Received: --neuron {spec}")
     return values
+
+
+def output_folder(value: str, flag: str) -> Path:
+    """The folder an --out/--html option names; it may not exist yet, but it may not be
+    a file."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} must be a folder, but {value!r} is a file. "
+                         f"Received: {flag} {value}")
+    return path
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``["--neuron", "-1,0,0"]`` -> ``["--neuron=-1,0,0"]``: argparse would take a value
+    that starts with a minus sign for an option, and say the option lacks its value."""
+    joined: list[str] = []
+    for token in argv:
+        if (joined and joined[-1].startswith("--") and "=" not in joined[-1]
+                and len(token) > 1 and token[0] == "-" and token[1].isdigit()):
+            joined[-1] = f"{joined[-1]}={token}"
+        else:
+            joined.append(token)
+    return joined
 
 
 def parse_class(spec: str, names: list[str] | None) -> int:
@@ -234,6 +258,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_assignment_build(args: argparse.Namespace) -> None:
     from .grading import BuildError, build_assignment
+    output_folder(args.out, "--out")
     try:
         path = build_assignment(args.name, args.out, check=not args.no_check)
     except BuildError as err:
@@ -260,6 +285,8 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
         print("\n".join(str(p) for p in paths))
         print("add --execute to run them (and --html DIR to render them)")
         return
+    if args.html:
+        output_folder(args.html, "--html")
     if args.html and not notebooks.has_nbconvert():
         raise UsageError(f"--html needs nbconvert, an optional extra: {notebooks.HTML_EXTRA}")
     for path in paths:
@@ -367,10 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(join_negative_values(argv))
     try:
         args.func(args)
-    except (UsageError, FileNotFoundError, ValueError, KeyError) as err:
+    except (UsageError, OSError, ValueError, TypeError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2

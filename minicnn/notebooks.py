@@ -35,7 +35,11 @@ def execute(path: str | Path, timeout: int = 600, cwd: str | Path | None = None)
     from nbclient import NotebookClient
 
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as err:   # nbformat raises several kinds for a broken file
+        raise ValueError(f"{str(path)!r} is not a readable notebook "
+                         f"({type(err).__name__}: {err})") from None
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd or path.parent)}})
     client.execute()

@@ -128,6 +128,7 @@ def test_explain_tells_about_a_silent_neuron(tmp_path, small_model, image_file, 
     (["--layer", "relu2", "--neuron", "abc"], "--neuron must be C,Y,X"),
     (["--layer", "relu2", "--neuron", "0,99,0"], "y=99 is not in [0, 14)"),
     (["--layer", "relu2", "--neuron", "0,1"], "--neuron must be C,Y,X"),
+    (["--layer", "relu2", "--neuron", "-1,0,0"], "--neuron must be C,Y,X (three ints >= 0"),
     (["--neuron", "0,1,1"], "--neuron and --channel need --layer NAME"),
     (["--layer", "relu2"], "--layer needs exactly one of --neuron C,Y,X or --channel C"),
     (["--target", "3", "--layer", "relu2", "--channel", "0"], "give either --target CLASS"),
@@ -163,3 +164,26 @@ def test_explain_a_model_file_that_is_missing(tmp_path, image_file):
                  "--out", str(tmp_path / "e.png"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "m.npz" in result.stderr
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["demo", "--out", "{file}"], "--out"),
+    (["assignment", "build", "guided_backprop", "--out", "{file}"], "--out"),
+    (["notebooks", "--execute", "--html", "{file}"], "--html"),
+])
+def test_an_output_folder_that_is_a_file_is_one_line(tmp_path, capsys, args, flag):
+    """The commands that write a folder refuse a file, before any work, in one line."""
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"not a folder")
+    assert main([a.format(file=taken) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {flag} must be a folder, but {str(taken)!r} is a file. " \
+                  f"Received: {flag} {taken}\n"
+    assert taken.read_bytes() == b"not a folder"
+
+
+def test_a_broken_notebook_is_named(tmp_path, capsys):
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    assert main(["notebooks", "--folder", str(tmp_path), "--execute"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "broken.ipynb' is not a readable notebook" in err, err

@@ -7,9 +7,15 @@ An assignment is a folder ``assignments/<name>/`` holding ``assignment.json``::
       "visible": ["test_visible_*.py"],          # globs in tests/autograder/<name>/
       "hidden": ["test_hidden_*.py"],
       "hidden_visibility": "after_published",    # or "hidden"
+      "prerequisites": ["cnn_layers"],           # optional: assignments it builds on
+      "timeout": 30,                              # optional: seconds per test
+      "deadline": 480,                            # optional: seconds for a whole grade
       "default_points": 1,                        # optional
       "points": {"test_hidden_x.py::test_y": 3}   # optional, overrides the marker
     }
+
+A release keeps the solutions of its prerequisites and blanks those of every
+other assignment.
 
 The graded tests are ``tests/autograder/<name>/*.py``. Their points come from a
 ``@pytest.mark.points(n)`` decorator on the test function, else from ``points`` in
@@ -64,6 +70,7 @@ class Assignment:
     hidden_visibility: str
     tests: list[GradedTest]
     raw: dict
+    prerequisites: list[str]
 
     @property
     def folder(self) -> Path:
@@ -166,7 +173,13 @@ def load_assignment(name: str, source_root: str | Path | None = None) -> Assignm
     unknown = sorted(set(overrides) - {t.id for t in tests})
     if unknown:
         raise ConfigError(f"{config_path}: 'points' names tests that do not exist: {unknown}")
-    return Assignment(name, root, raw["title"], visible, hidden, hidden_visibility, tests, raw)
+    prerequisites = raw.get("prerequisites", [])
+    if (not isinstance(prerequisites, list) or name in prerequisites
+            or not all(isinstance(p, str) for p in prerequisites)):
+        raise ConfigError(f"{config_path}: prerequisites must be a list of other "
+                          f"assignments' names, but got {prerequisites!r}")
+    return Assignment(name, root, raw["title"], visible, hidden, hidden_visibility, tests, raw,
+                      prerequisites)
 
 
 def _match(files: list[str], patterns: list[str]) -> list[str]:

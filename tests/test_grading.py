@@ -8,6 +8,7 @@ the two real assignments.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from minicnn.grading import (
     blank_source,
     build_assignment,
     grade,
+    grade_all,
     list_assignments,
     load_assignment,
     parse_blocks,
@@ -615,3 +617,35 @@ def test_naive_functions_that_call_the_fast_path_fail(tmp_path):
     shown = [t["output"] for t in results["tests"]
              if t["score"] < t["max_score"] and t["visibility"] == "visible"]
     assert len(shown) == 6 and all("compute their result themselves" in o for o in shown)
+
+
+# ------------------------------------------------------------------- batches
+
+
+def test_batch_grading_writes_results_and_gradebook(fake_source, tmp_path, capsys):
+    """A folder of submissions (folders and a zip), one of which hangs and one floods
+    output: every student gets results.json and a gradebook row."""
+    subs = tmp_path / "subs"
+    for name, ops in (("alice", CORRECT),
+                      ("bob", CORRECT.replace("    return a + b", "    while True:\n        pass")),
+                      ("erin", "import os\nos.write(1, b'x' * (64 << 20))\n" + CORRECT)):
+        shutil.copytree(submission(tmp_path / name, ops), subs / name)
+    with zipfile.ZipFile(subs / "carol.zip", "w") as zf:
+        zf.writestr("minicnn/__init__.py", "from .ops import add, double, triple\n")
+        zf.writestr("minicnn/ops.py", CORRECT.replace("return 2 * x", "return 2 * x + 1"))
+    results = grade_all("fake", subs, tmp_path / "out", tmp_path / "grades.csv", jobs=2,
+                        timeout=2, source_root=fake_source)
+    assert [r["score"] for r in results] == [7.5, 2.5, 5.0, 7.5]
+    rows = list(csv.reader((tmp_path / "grades.csv").open()))
+    assert rows[0] == ["student", "score", "max_score", "test_hidden_ops.py::test_add_hidden",
+                       "test_hidden_ops.py::test_double_hidden",
+                       "test_visible_ops.py::test_add", "test_visible_ops.py::test_double"]
+    assert rows[1:] == [["alice", "7.5", "7.5", "3", "1.5", "2", "1"],
+                        ["bob", "2.5", "7.5", "0", "1.5", "0", "1"],
+                        ["carol", "5", "7.5", "3", "0", "2", "0"],
+                        ["erin", "7.5", "7.5", "3", "1.5", "2", "1"]]
+    for student in ("alice", "bob", "carol", "erin"):
+        saved = json.loads((tmp_path / "out" / student / "results.json").read_text())
+        assert saved == results[["alice", "bob", "carol", "erin"].index(student)]
+    progress = capsys.readouterr().err
+    assert "[4/4]" in progress and "submissions/min" in progress

@@ -239,10 +239,10 @@ def _processes() -> list[tuple[int, int, str, int]]:
 
 
 def kill_descendants(root: int | None = None, uid: int | None = None,
-                     rounds: int = 100) -> int:
-    """SIGKILL every process below ``root`` (default: this process) and, with
-    ``uid``, every process of that user; repeat until none is left. Reaps the
-    zombies that become ours. Returns how many processes were killed."""
+                     descendants: bool = True, rounds: int = 100) -> int:
+    """SIGKILL every process below ``root`` (default: this process; none if not
+    ``descendants``) and, with ``uid``, every process of that user; repeat until
+    none is left. Reaps the zombies that become ours. Returns how many were killed."""
     root = os.getpid() if root is None else root
     killed = 0
     for _ in range(rounds):
@@ -250,7 +250,7 @@ def kill_descendants(root: int | None = None, uid: int | None = None,
         children: dict[int, list[int]] = {}
         for pid, ppid, _, _ in table:
             children.setdefault(ppid, []).append(pid)
-        targets, stack = set(), list(children.get(root, []))
+        targets, stack = set(), list(children.get(root, []) if descendants else [])
         while stack:
             pid = stack.pop()
             targets.add(pid)
@@ -265,7 +265,8 @@ def kill_descendants(root: int | None = None, uid: int | None = None,
                 killed += 1
             except (ProcessLookupError, PermissionError):
                 pass
-        _reap()
+        if descendants:  # (reaping could steal the exit status of a running child)
+            _reap()
         if not live:
             break
         time.sleep(0.01)

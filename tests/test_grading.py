@@ -502,18 +502,23 @@ def test_gradescope_writes_results_even_when_the_grader_fails(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
-def test_tests_run_as_an_unprivileged_user(fake_source, tmp_path):
-    probe = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c",
-                            f"{sys.executable} -I -c 'import pytest'"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("user nobody cannot run this interpreter with pytest")
+def test_submission_runs_as_the_sandbox_user(fake_source, tmp_path):
+    import pwd
+
+    try:
+        user = pwd.getpwnam("minicnn-student")
+    except KeyError:
+        pytest.skip("no user minicnn-student (created by .ci/run)")
     os.chmod(tmp_path, 0o755)
-    ops = CORRECT.replace("    return a + b", f"    open({str(tmp_path / 'x')!r}, 'w')\n"
-                          "    return a + b")
+    ops = CORRECT.replace("    return a + b", f"""\
+    import os
+    ids = (os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
+    if ids != ({user.pw_uid}, {user.pw_uid}, {user.pw_gid}, []):
+        raise RuntimeError(f"running as {{ids}}")
+    return a + b""")
     results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json",
-                    source_root=fake_source, run_as="nobody", quiet=True)
-    assert results["score"] == 2.5  # the add tests fail: nobody may not write there
-    assert not (tmp_path / "x").exists()
+                    source_root=fake_source, run_as="minicnn-student", quiet=True)
+    assert results["score"] == 7.5, results["tests"]
 
 
 # ----------------------------------------------------------- real assignments
@@ -649,3 +654,17 @@ def test_batch_grading_writes_results_and_gradebook(fake_source, tmp_path, capsy
         assert saved == results[["alice", "bob", "carol", "erin"].index(student)]
     progress = capsys.readouterr().err
     assert "[4/4]" in progress and "submissions/min" in progress
+
+
+@pytest.mark.parametrize("visibility, says", [
+    ("hidden", "their results are not shown to you"),
+    ("after_due_date", "shown after the due date"),
+    ("after_published", "shown when grades are published")])
+def test_summary_says_when_hidden_tests_are_shown(fake_source, visibility, says):
+    from minicnn.grading.grader import Outcome, results_json
+
+    spec = load_assignment("fake", fake_source)
+    spec.hidden_visibility = visibility
+    results = results_json(spec, [Outcome(t, True, "", "") for t in spec.tests], None, 1.0)
+    assert says in results["output"]
+    assert {t["visibility"] for t in results["tests"]} == {visibility, "visible"}

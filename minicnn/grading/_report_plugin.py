@@ -40,7 +40,7 @@ def _reason(report) -> str:
     longrepr = report.longrepr
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None and crash.message:
-        text = re.sub(r"^[\w.]*(WorkerFailure|StudentCodeError): ", "", crash.message)
+        text = re.sub(r"^[\w.]*(WorkerFailure|StudentCodeError|Failed): ", "", crash.message)
     elif isinstance(longrepr, tuple) and len(longrepr) == 3:  # skip: (path, line, reason)
         text = str(longrepr[2])
     else:

@@ -22,6 +22,7 @@ from pathlib import Path
 from .config import Assignment, GradedTest, load_assignment
 from .runner import Runner, RunResult
 from .sandbox import become_subreaper, kill_descendants, user_ids
+from .worker import IMPORT_FAILED
 
 MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
 DEFAULT_DEADLINE = 480.0  # seconds for a whole grade (Gradescope's default limit is 600)
@@ -158,13 +159,24 @@ def run_tests(assignment: Assignment, submission: str | Path, timeout: float = 6
             return [Outcome(t, False, str(exc), "", True) for t in assignment.tests], str(exc)
         runner = Runner(package, work_dir, timeout=timeout, python=python or _python(),
                         run_as=run_as, memory_mb=memory_mb)
-        ok, reason, details = runner.import_check()
-        if not ok:
-            return [Outcome(t, False, reason, details, True) for t in assignment.tests], reason
         files = [assignment.tests_dir / f
                  for f in [*assignment.visible_files, *assignment.hidden_files]]
         run = runner.run(files, assignment.support_files(), Path(__file__).parent, deadline)
+        problem = _import_problem(run)
+        if problem is not None:
+            return [Outcome(t, False, *problem, True) for t in assignment.tests], problem[0]
         return [_outcome(t, run) for t in assignment.tests], None
+
+
+def _import_problem(run: RunResult) -> tuple[str, str] | None:
+    """``(reason, details)`` when no test could run because minicnn does not import
+    (every test failed in setup with the same import message), else None."""
+    items = list(run.items.values())
+    reasons = {item.reason.removesuffix(" (in setup)") for item in items}
+    if (len(reasons) == 1 and all(item.outcome == "failed" for item in items)
+            and next(iter(reasons)).startswith(IMPORT_FAILED)):
+        return next(iter(reasons)), items[0].details
+    return None
 
 
 def _python() -> str:

@@ -102,7 +102,8 @@ class Runner:
             for path in [folder, *folder.rglob("*")]:
                 os.chown(path, uid, gid, follow_symlinks=False)
         return WorkerConfig(str(folder), self.python, uid, gid, self.memory_mb,
-                            nproc=256 if self.run_as else 0)
+                            nproc=256 if self.run_as else 0,
+                            startup_seconds=self.timeout + STARTUP_GRACE)
 
     def import_check(self) -> tuple[bool, str, str]:
         """Start one worker and see whether it imports ``minicnn``.

@@ -35,11 +35,14 @@ from __future__ import annotations
 import builtins
 import json
 import mmap
+import os
+import re
 import time
 
 import numpy as np
 
 from . import worker as wire
+from .worker import IMPORT_FAILED
 
 try:
     from .sandbox import WorkerConfig, WorkerGone, WorkerProcess, kill_descendants
@@ -354,24 +357,46 @@ class WorkerBackend:
         self.deadline = float("inf")
         self.timeout = 60.0
         self.output_start = 0
-        self.failure: str | None = None
+        self.failure: str | None = None  # why the current test cannot go on
+        self.start_failure: str | None = None  # why no worker can start
 
     def _start(self) -> None:
+        """Start a worker; if it cannot import ``minicnn``, say so now and for every
+        later test (without trying again: the import does not change)."""
+        if self.start_failure:
+            raise WorkerFailure(self.start_failure)
         self.worker = WorkerProcess(self.config)
         self.arena = _Arena(self.worker.arena)
         self.generation += 1
         self.output_start = 0
+        startup = self.config.startup_seconds
         try:
-            hello = self.worker.wait_ready(time.monotonic() + self.config.startup_seconds)
+            hello = self.worker.wait_ready(time.monotonic() + startup)
         except WorkerGone as exc:
+            printed = self.worker.captured(0, 4000)
             self.discard()
-            raise WorkerFailure(f"the worker did not start: {exc}") from None
+            if str(exc) == "timed out":
+                self.start_failure = (f"{IMPORT_FAILED} did not finish within {startup:g} s "
+                                      "(an infinite loop at import time?)")
+            else:
+                self.start_failure = f"{IMPORT_FAILED} crashed the Python process ({exc})"
+                print(printed)
+            raise WorkerFailure(self.start_failure) from None
+        expected = os.path.realpath(os.path.join(self.config.package_parent, "minicnn"))
         if not hello.get("ready"):
-            error = hello.get("error") or {}
+            error = hello.get("error") if isinstance(hello.get("error"), dict) else {}
             trace = str(error.get("traceback", ""))[:wire.MAX_TEXT]
+            frames = re.findall(r'File "[^"]*/(minicnn/[^"]*)", line (\d+)', trace)
+            where = f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
+            self.start_failure = (f"{IMPORT_FAILED} failed: {str(error.get('type'))[:100]}: "
+                                  f"{str(error.get('message'))[:300]}{where}")
+            print(trace)
+        elif not str(hello.get("file", "")).startswith(expected + os.sep):
+            self.start_failure = f"{IMPORT_FAILED} failed: minicnn was not imported from " \
+                                 "the submission"
+        if self.start_failure:
             self.discard()
-            raise WorkerFailure(f"importing minicnn failed: {str(error.get('type'))[:100]}: "
-                                f"{str(error.get('message'))[:500]}\n{trace}")
+            raise WorkerFailure(self.start_failure)
 
     def _ensure(self) -> None:
         if self.worker is None or not self.worker.alive():

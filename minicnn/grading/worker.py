@@ -42,6 +42,7 @@ MAX_HEADER = 1 << 20  # 1 MB of JSON
 ARRAY_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 MAX_NDIM = 8
 MAX_TEXT = 4000  # characters of an exception message or traceback
+IMPORT_FAILED = "importing minicnn"  # how the trusted side's import messages start
 # Modules the worker imports before it drops root privileges, so that a
 # submission may import them even when the interpreter's own folder is not
 # readable by the unprivileged user.

@@ -668,3 +668,37 @@ def test_summary_says_when_hidden_tests_are_shown(fake_source, visibility, says)
     results = results_json(spec, [Outcome(t, True, "", "") for t in spec.tests], None, 1.0)
     assert says in results["output"]
     assert {t["visibility"] for t in results["tests"]} == {visibility, "visible"}
+
+
+def test_releases_ship_only_the_answers_they_build_on(real_builds):
+    """cnn_layers must not contain guided_backprop's answer; guided_backprop declares
+    cnn_layers as a prerequisite and keeps its (working) layers."""
+    neuron_answer = "seed[(slice(None), *neuron.position)] = 1"
+    pool_answer = "out[:, :, i, j] = window.max(axis=(2, 3))"
+    reference = {p: (REPO / "minicnn" / p).read_text()
+                 for p in ("explain/core.py", "layers/pooling.py")}
+    assert neuron_answer in reference["explain/core.py"]
+    assert pool_answer in reference["layers/pooling.py"]
+    cnn = real_builds["cnn_layers"] / "student/minicnn"
+    guided = real_builds["guided_backprop"] / "student/minicnn"
+    assert neuron_answer not in (cnn / "explain/core.py").read_text()
+    assert pool_answer not in (cnn / "layers/pooling.py").read_text()
+    assert neuron_answer not in (guided / "explain/core.py").read_text()
+    assert pool_answer in (guided / "layers/pooling.py").read_text()
+
+
+def test_real_release_self_check_passes_with_the_reference(real_builds, tmp_path):
+    """The student's `python -m pytest` in a release: every visible test passes once the
+    package is the reference (the self-check runs the code in-process)."""
+    student = tmp_path / "student"
+    shutil.copytree(real_builds["cnn_layers"] / "student", student)
+    shutil.rmtree(student / "minicnn")
+    shutil.copytree(REPO / "minicnn", student / "minicnn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+                          cwd=student, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(student)})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    spec = load_assignment("cnn_layers")
+    visible = sum(t.points for t in spec.tests if not t.hidden)
+    assert re.search(rf"total +{visible:g}/{visible:g}", proc.stdout)

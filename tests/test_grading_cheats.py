@@ -377,3 +377,24 @@ def test_student_release_pip_install_brings_pytest(fake_source, tmp_path):
     student = build_assignment("fake", tmp_path, source_root=fake_source, check=False)
     project = tomllib.loads((student / "student/pyproject.toml").read_text())["project"]
     assert any(dep.startswith("pytest") for dep in project["dependencies"])
+
+
+@needs_sandbox_user
+def test_sandbox_user_cannot_follow_a_symlink_to_the_hidden_tests(fake_source, tmp_path):
+    """The upload holds a symlink to a hidden test file: the grader copies the link,
+    not the file, and the sandbox user cannot follow it."""
+    os.chmod(fake_source, 0o700)
+    hidden = fake_source / "tests/autograder/fake/test_hidden_ops.py"
+    in_add = '''    import os
+    raise RuntimeError(open(os.path.join(os.path.dirname(__file__), "leak.py")).read())
+'''
+    ops = HONEST.replace("def add(a, b):\n", "def add(a, b):\n" + in_add, 1)
+    folder = write_tree(tmp_path / "upload", {
+        "minicnn/__init__.py": "from .ops import add, double, triple\n", "minicnn/ops.py": ops})
+    (folder / "minicnn/leak.py").symlink_to(hidden)
+    os.chmod(tmp_path, 0o755)
+    results = grade("fake", folder, tmp_path / "results.json", timeout=5,
+                    source_root=fake_source, run_as=SANDBOX_USER, quiet=True)
+    assert results["score"] == HONEST_SCORE
+    assert "add(-1, 1)" not in json.dumps(results)
+    assert "Permission denied" in outputs(results)["test_visible_ops.py::test_add"]

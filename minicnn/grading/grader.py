@@ -102,7 +102,7 @@ def _search(root: Path, depth: int = 4) -> Path | None:
 
 
 def _unzip(archive: Path, target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)  # not for other sandbox users
     with zipfile.ZipFile(archive) as zf:
         if sum(info.file_size for info in zf.infolist()) > MAX_UNZIPPED_BYTES:
             raise SubmissionError(f"{archive.name} unpacks to more than 500 MB")
@@ -274,7 +274,7 @@ def known_lines(source_root: Path) -> set[str]:
 def suspicious_lines(package: Path, known: set[str] = frozenset(), limit: int = 20) -> list[str]:
     """Lines the student wrote that mention grading internals (for a human to review)."""
     hits = []
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(p for p in package.rglob("*.py") if not p.is_symlink()):
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             if SUSPICIOUS.search(line) and line_hash(line) not in known:
                 hits.append(f"{path.relative_to(package.parent)}:{number}: {line.strip()[:100]}")

@@ -96,7 +96,9 @@ class Runner:
     def worker_config(self) -> WorkerConfig:
         """A fresh worker folder: a copy of the submission's package, owned by the user."""
         folder = Path(tempfile.mkdtemp(prefix="worker-", dir=self.work_dir))
-        shutil.copytree(self.package_dir, folder / "minicnn", ignore=IGNORE)
+        # symlinks=True: a link to a file the grader can read stays a link (which the
+        # sandbox user cannot follow), instead of becoming a copy of that file.
+        shutil.copytree(self.package_dir, folder / "minicnn", ignore=IGNORE, symlinks=True)
         uid, gid = user_ids(self.run_as) if self.run_as else (-1, -1)
         if self.run_as:
             for path in [folder, *folder.rglob("*")]:

@@ -58,7 +58,7 @@ BUILTIN_ERRORS = {name: getattr(builtins, name) for name in (
     "AttributeError", "ZeroDivisionError", "RuntimeError", "AssertionError",
     "ArithmeticError", "OverflowError", "FloatingPointError", "LookupError",
     "NameError", "UnboundLocalError", "RecursionError", "MemoryError", "ImportError",
-    "ModuleNotFoundError", "StopIteration")}
+    "ModuleNotFoundError")}
 
 
 class StudentCodeError(Exception):

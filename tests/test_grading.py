@@ -702,3 +702,14 @@ def test_real_release_self_check_passes_with_the_reference(real_builds, tmp_path
     spec = load_assignment("cnn_layers")
     visible = sum(t.points for t in spec.tests if not t.hidden)
     assert re.search(rf"total +{visible:g}/{visible:g}", proc.stdout)
+
+
+def test_a_symlinked_package_is_refused(fake_source, tmp_path):
+    """An upload whose minicnn/ is a link to another package (the reference, say)."""
+    upload = tmp_path / "upload"
+    (upload / "deep").mkdir(parents=True)
+    (upload / "deep" / "minicnn").symlink_to(fake_source / "minicnn")
+    results = grade("fake", upload, tmp_path / "results.json", source_root=fake_source,
+                    quiet=True)
+    assert results["score"] == 0
+    assert "symbolic link" in results["tests"][0]["output"]

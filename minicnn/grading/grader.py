@@ -84,6 +84,10 @@ def locate_package(submission: str | Path, work_dir: Path) -> Path:
         raise SubmissionError(
             "no minicnn/ package (a folder named minicnn holding __init__.py) in the "
             "submission; upload the minicnn folder of your release, or a zip of it")
+    if not (found.resolve().is_relative_to(path.resolve())
+            or found.resolve().is_relative_to(work_dir.resolve())):
+        raise SubmissionError("the minicnn folder of the submission is a symbolic link to "
+                              "somewhere else; upload the folder itself")
     return found
 
 

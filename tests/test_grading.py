@@ -459,14 +459,27 @@ def test_submission_found_inside_nested_zip(fake_source, tmp_path):
     assert results["score"] == 7.5
 
 
-def test_gradescope_zip_end_to_end(fake_build, fake_source, tmp_path):
+def _sandbox_user_available() -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam("minicnn-student")
+    except KeyError:
+        return False
+    return os.geteuid() == 0
+
+
+@pytest.mark.parametrize("user", ["", pytest.param("minicnn-student", marks=pytest.mark.skipif(
+    not _sandbox_user_available(), reason="needs root and the user minicnn-student"))])
+def test_gradescope_zip_end_to_end(fake_build, fake_source, tmp_path, user):
     root = tmp_path / "autograder"
+    os.chmod(tmp_path, 0o755)
     unzip_autograder(fake_build / "autograder.zip", root / "source")
     ops = CORRECT.replace("return 2 * x", "return x + x if x else 1")  # fails x == 0
     shutil.copytree(submission(tmp_path, ops) / "minicnn", root / "submission" / "minicnn")
     (root / "results").mkdir()
     env = {**os.environ, "MINICNN_AUTOGRADER_ROOT": str(root), "MINICNN_PYTHON": sys.executable,
-           "MINICNN_GRADER_USER": ""}
+           "MINICNN_GRADER_USER": user}
     proc = subprocess.run(["bash", str(root / "source/run_autograder")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -488,6 +501,9 @@ def test_gradescope_zip_end_to_end(fake_build, fake_source, tmp_path):
     assert "case [0] of 3" in tests["test_visible_ops.py::test_double"]["output"]
     assert tests["test_hidden_ops.py::test_double_hidden"]["score"] == 1.5
     assert "6.5/7.5" in proc.stdout  # the table is in stdout, which only instructors see
+    if user:
+        assert (root / "source").stat().st_mode & 0o777 == 0o700
+        assert (root / "results").stat().st_uid == 0
 
 
 def test_gradescope_writes_results_even_when_the_grader_fails(tmp_path):

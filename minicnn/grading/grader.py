@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import re
+import stat
+import sys
 import tempfile
 import time
 import zipfile
@@ -184,8 +186,6 @@ def _import_problem(run: RunResult) -> tuple[str, str] | None:
 
 
 def _python() -> str:
-    import sys
-
     return os.environ.get("MINICNN_PYTHON") or sys.executable
 
 
@@ -307,6 +307,10 @@ def grade(assignment: str, submission: str | Path, results: str | Path | None = 
         if os.geteuid() != 0:
             raise ValueError(f"run_as={run_as!r} needs the grader to run as root")
         uid = user_ids(run_as)[0]
+        if not quiet and _readable_by_others(spec.root / "minicnn" / "__init__.py"):
+            print(f"warning: the reference package {spec.root / 'minicnn'} is readable by "
+                  f"every user, {run_as} included: a submission could import it (make it "
+                  "private: chmod o-rx on the checkout)", file=sys.stderr)
     else:
         warn_unsandboxed()
     become_subreaper()
@@ -330,6 +334,16 @@ def grade(assignment: str, submission: str | Path, results: str | Path | None = 
     return report
 
 
+def _readable_by_others(path: Path) -> bool:
+    """True if users other than the owner can read ``path`` (by the "other" mode bits
+    of the file and the search bits of every folder above it)."""
+    if not path.is_file():
+        return False
+    if not os.stat(path).st_mode & stat.S_IROTH:
+        return False
+    return all(os.stat(folder).st_mode & stat.S_IXOTH for folder in path.resolve().parents)
+
+
 _warned = False
 
 
@@ -338,8 +352,6 @@ def warn_unsandboxed() -> None:
     global _warned
     if not _warned:
         _warned = True
-        import sys
-
         print("warning: no sandbox user: the submission's code runs with your own "
               "permissions and can read and change your files (as root, pass --user NAME; "
               "see docs/grading.md)", file=sys.stderr)

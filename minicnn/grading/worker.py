@@ -109,7 +109,9 @@ def read_frame(fd: int, max_payload: int, deadline: float | None = None) -> tupl
 
 
 def dtype_ok(dtype) -> bool:
-    return dtype.kind in ARRAY_KINDS and dtype.isnative and not dtype.fields
+    """Bool, integer or float of at most 8 bytes, native byte order (else a handle)."""
+    return (dtype.kind in ARRAY_KINDS and dtype.isnative and not dtype.fields
+            and dtype.itemsize <= 8)
 
 
 def check_shape(shape) -> tuple[int, ...]:

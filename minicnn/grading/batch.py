@@ -32,13 +32,19 @@ from .config import load_assignment
 from .grader import write_results
 from .sandbox import become_subreaper, kill_descendants, user_ids
 
-# Run by ``python -I -c`` for one submission: the grading package's parent first.
+# Run by ``python -I -c`` for one submission: loads this package from its folder as
+# ``minicnn_grading`` (standard library only; not the minicnn library around it).
 _CHILD = r"""
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from minicnn.grading.grader import grade
-args = json.loads(sys.argv[2])
-grade(quiet=True, **args)
+import importlib.util, json, os, sys
+folder = sys.argv[1]
+spec = importlib.util.spec_from_file_location(
+    "minicnn_grading", os.path.join(folder, "__init__.py"),
+    submodule_search_locations=[folder])
+package = importlib.util.module_from_spec(spec)
+sys.modules["minicnn_grading"] = package
+spec.loader.exec_module(package)
+from minicnn_grading.grader import grade
+grade(quiet=True, **json.loads(sys.argv[2]))
 """
 
 
@@ -141,12 +147,12 @@ def _grade_one(spec, path: Path, results: Path, timeout: float, deadline: float,
     args = {"assignment": spec.name, "submission": str(path.resolve()),
             "results": str(results.resolve()), "timeout": timeout, "deadline": deadline,
             "source_root": str(spec.root), "python": python, "run_as": user}
-    package_parent = str(Path(__file__).resolve().parents[2])
+    package_folder = str(Path(__file__).resolve().parent)
     results.parent.mkdir(parents=True, exist_ok=True)
     results.unlink(missing_ok=True)
     with tempfile.TemporaryFile() as log:
         try:
-            proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, package_parent,
+            proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, package_folder,
                                    json.dumps(args)], stdin=subprocess.DEVNULL, stdout=log,
                                   stderr=subprocess.STDOUT, timeout=deadline + 120)
             problem = None if proc.returncode == 0 else f"exit code {proc.returncode}"

@@ -341,7 +341,7 @@ def main(argv: list[str]) -> None:
     arena = mmap.mmap(arena_fd, arena_bytes)
     os.close(arena_fd)
     _limit(memory_mb, nproc)
-    for name in PRELOAD:
+    for name in PRELOAD if uid >= 0 else ("numpy",):
         try:
             importlib.import_module(name)
         except ImportError:

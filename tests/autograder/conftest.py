@@ -1,7 +1,8 @@
 """Shared by the graded tests of every assignment (and shipped with the visible ones).
 
 Graded tests never import ``minicnn``: they reach the code under test through the
-``student`` fixture (see ``minicnn/grading/student.py``), so that when the grader
+``student`` fixture (``minicnn_grading/student.py`` next to this file in a student
+release, ``minicnn/grading/student.py`` in the repository), so that when the grader
 runs them the student's code lives in a separate worker process and cannot touch
 the tests, their expected values or their verdicts. In the student's own
 ``python -m pytest`` (and in the project's CI, on the reference) the same calls

@@ -729,3 +729,42 @@ def test_a_symlinked_package_is_refused(fake_source, tmp_path):
                     quiet=True)
     assert results["score"] == 0
     assert "symbolic link" in results["tests"][0]["output"]
+
+
+MISTAKES = {
+    "every tied maximum gets the gradient": (
+        "layers/pooling.py",
+        "                    a, b = np.unravel_index(np.argmax(window), window.shape)\n"
+        "                    dx[img, ch, i * sh + a, j * sw + b] += dout[img, ch, i, j]\n",
+        "                    dx[img, ch, i * sh:i * sh + kh, j * sw:j * sw + kw] += (\n"
+        "                        (window == window.max()) * dout[img, ch, i, j])\n",
+        {"test_maxpool_backward_ties_go_to_the_first_maximum",
+         "test_maxpool_backward_with_many_ties"}),
+    "softmax without subtracting the row max": (
+        "losses.py",
+        "        shifted = scores - scores.max(axis=1, keepdims=True)\n",
+        "        shifted = scores\n",
+        {"test_softmax_cross_entropy_large_scores", "test_softmax_cross_entropy_is_stable"}),
+    "the standard rule writes into dout": (
+        "layers/relu.py",
+        "        return dout * (x > 0)\n",
+        "        dout[x <= 0] = 0\n        return dout\n",
+        {"test_relu_backward_standard", "test_layers_do_not_modify_their_inputs"}),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_tests_catch_real_mistakes_and_only_those(tmp_path, mistake):
+    """One classic mistake in the reference: exactly the tests about it fail, and no
+    other test (a mutated dout no longer spoils later tests' inputs)."""
+    file, old, new, expected = MISTAKES[mistake]
+    package = tmp_path / "upload" / "minicnn"
+    shutil.copytree(REPO / "minicnn", package,
+                    ignore=shutil.ignore_patterns("__pycache__", "grading"))
+    text = (package / file).read_text()
+    assert text.count(old) == 1, old
+    (package / file).write_text(text.replace(old, new))
+    results = grade("cnn_layers", package.parent, tmp_path / "results.json", timeout=30,
+                    quiet=True)
+    failed = {t["name"].split("::")[-1] for t in results["tests"] if t["score"] < t["max_score"]}
+    assert failed == expected

@@ -189,7 +189,7 @@ def _match(files: list[str], patterns: list[str]) -> list[str]:
 
 
 def discover_tests(path: Path) -> list[tuple[str, float | None, str]]:
-    """``(id, points or None, first docstring line)`` of each test in a file.
+    """``(id, points or None, first docstring paragraph)`` of each test in a file.
 
     Reads the file with :mod:`ast`; nothing is imported or run. Finds module-level
     ``test*`` functions and ``test*`` methods of ``Test*`` classes, and the
@@ -204,9 +204,9 @@ def discover_tests(path: Path) -> list[tuple[str, float | None, str]]:
 
     def add(prefix: str, node: ast.FunctionDef, class_points: float | None) -> None:
         points = _points_of(node.decorator_list, path)
-        doc = (ast.get_docstring(node) or "").strip().splitlines()
+        summary = (ast.get_docstring(node) or "").strip().split("\n\n")[0]  # 1st paragraph
         found.append((f"{prefix}{node.name}", points if points is not None else class_points,
-                      doc[0] if doc else ""))
+                      " ".join(summary.split())))
 
     for node in tree.body:
         if isinstance(node, functions) and node.name.startswith("test"):

@@ -106,6 +106,7 @@ class Remote:
         raise TypeError("a remote object cannot be iterated; use student.get(...) first")
 
     def __call__(self, *args, **kwargs):
+        __tracebackhide__ = True  # pytest: show the test's line, not this plumbing
         return self._student._run("call", self, args=list(args), kwargs=kwargs)
 
     def __repr__(self) -> str:
@@ -134,10 +135,12 @@ class Student(Remote):
     # -- what tests call
     def get(self, remote: Remote):
         """The value at ``remote`` (an array, number, ... or a remote object)."""
+        __tracebackhide__ = True
         return self._run("get", remote)
 
     def set(self, remote: Remote, value) -> None:
         """``obj.attr = value`` or ``obj[key] = value`` in the student's code."""
+        __tracebackhide__ = True
         if not remote._path:
             raise TypeError(f"expected an attribute or item to set, but got {remote!r}")
         self._run("set", remote, value=value)
@@ -151,18 +154,21 @@ class Student(Remote):
 
     def refuse(self, names: list[str], message: str) -> None:
         """Until the test ends, the named functions raise AssertionError(message)."""
+        __tracebackhide__ = True
         missing = self._request({"op": "refuse", "names": names, "message": message})
         if missing:
             raise RuntimeError(f"the grader could not find {missing} in the package")
 
     # -- plumbing
     def _run(self, op: str, remote: Remote, **fields):
+        __tracebackhide__ = True
         header = {"op": op, "target": remote._target()}
         for key, value in fields.items():
             header[key] = self._encode(value)
         return self._request(header)
 
     def _request(self, header: dict):
+        __tracebackhide__ = True
         object.__setattr__(self, "_next_id", self._next_id + 1)
         header["id"] = self._next_id
         reply, payload = self._backend.request(header)
@@ -204,6 +210,7 @@ class Student(Remote):
         raise TypeError(f"cannot send a {type(value).__name__} to the student's code")
 
     def _decode_reply(self, reply: dict, payload: bytes):
+        __tracebackhide__ = True
         spans = reply.get("arrays", [])
         if not isinstance(spans, list) or len(spans) > 100_000:
             raise wire.ProtocolError("bad array table")

@@ -180,6 +180,15 @@ def test_memory_limit(fake_source, tmp_path):
     assert "MemoryError" in outputs(results)["test_visible_ops.py::test_add"]
 
 
+def test_writing_a_huge_file_is_stopped(fake_source, tmp_path):
+    """add writes 100 MB to a file: past 64 MB the write fails (RLIMIT_FSIZE)."""
+    in_add = "    with open('big.bin', 'wb') as f:\n        for _ in range(100):\n" \
+             "            f.write(bytes(1 << 20))\n"
+    results = cheat(tmp_path, fake_source, in_add=in_add)
+    assert results["score"] == HONEST_SCORE
+    assert "File too large" in outputs(results)["test_visible_ops.py::test_add"]
+
+
 def test_printing_a_gigabyte_costs_nothing(fake_source, tmp_path):
     at_import = "import os\nfor _ in range(1024):\n    os.write(1, b'x' * (1 << 20))\n"
     results = cheat(tmp_path, fake_source, at_import=at_import, timeout=20)

@@ -42,6 +42,7 @@ MAX_HEADER = 1 << 20  # 1 MB of JSON
 ARRAY_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 MAX_NDIM = 8
 MAX_TEXT = 4000  # characters of an exception message or traceback
+MAX_FILE = 64 << 20  # bytes: the largest file a worker may write (RLIMIT_FSIZE)
 IMPORT_FAILED = "importing minicnn"  # how the trusted side's import messages start
 # Modules the worker imports before it drops root privileges, so that a
 # submission may import them even when the interpreter's own folder is not
@@ -307,6 +308,7 @@ def _limit(memory_mb: int, nproc: int) -> None:
     if nproc > 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE, MAX_FILE))  # no file over 64 MB
 
 
 def _drop_privileges(uid: int, gid: int) -> None:

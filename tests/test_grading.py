@@ -768,3 +768,21 @@ def test_tests_catch_real_mistakes_and_only_those(tmp_path, mistake):
                     quiet=True)
     failed = {t["name"].split("::")[-1] for t in results["tests"] if t["score"] < t["max_score"]}
     assert failed == expected
+
+
+def test_grade_leaves_the_callers_own_subprocesses_alone(fake_source, tmp_path):
+    """grade() kills what the grading started, not the caller's other children, and
+    gives back the subreaper setting it found."""
+    from minicnn.grading.sandbox import set_subreaper
+
+    before = set_subreaper(False)
+    mine = subprocess.Popen(["sleep", "60"])
+    try:
+        results = grade("fake", fake_source, tmp_path / "results.json",
+                        source_root=fake_source, quiet=True)
+        assert results["score"] == 7.5
+        assert mine.poll() is None, "grade() killed a subprocess it did not start"
+        assert set_subreaper(before) is False
+    finally:
+        mine.kill()
+        mine.wait()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .config import load_assignment
 from .grader import write_results
-from .sandbox import become_subreaper, kill_descendants, user_ids
+from .sandbox import child_pids, kill_descendants, set_subreaper, user_ids
 
 # Run by ``python -I -c`` for one submission: loads this package from its folder as
 # ``minicnn_grading`` (standard library only; not the minicnn library around it).
@@ -108,7 +108,8 @@ def grade_all(assignment: str, submissions: str | Path, out_dir: str | Path,
     if not users:
         from .grader import warn_unsandboxed
         warn_unsandboxed()
-    become_subreaper()
+    spare = child_pids()  # the caller's own subprocesses
+    was_subreaper = set_subreaper(True)
     free_users = list(users[:jobs])
     lock = threading.Lock()
     done: list[str] = []
@@ -133,9 +134,12 @@ def grade_all(assignment: str, submissions: str | Path, out_dir: str | Path,
                           time.monotonic() - started)
         return results
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        all_results = list(pool.map(one, found))
-    kill_descendants()
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            all_results = list(pool.map(one, found))
+    finally:
+        kill_descendants(spare=spare)
+        set_subreaper(was_subreaper)
     write_gradebook(spec, found, all_results,
                     Path(gradebook) if gradebook else out_dir / "grades.csv")
     return all_results

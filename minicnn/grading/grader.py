@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .config import Assignment, GradedTest, load_assignment
 from .runner import Runner, RunResult
-from .sandbox import become_subreaper, kill_descendants, user_ids
+from .sandbox import child_pids, kill_descendants, set_subreaper, user_ids
 from .worker import IMPORT_FAILED
 
 MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
@@ -298,7 +298,8 @@ def grade(assignment: str, submission: str | Path, results: str | Path | None = 
     480), prints the score table unless ``quiet``, writes Gradescope's
     ``results.json`` to ``results`` (default ``./results.json``) and returns it.
     ``run_as`` names the unprivileged user the submission's code runs as (the
-    grader must be root); every process of that user is killed at the end.
+    grader must be root); every process of that user is killed at the end. One
+    grade at a time per process (use :func:`.batch.grade_all` for many).
     """
     started = time.monotonic()
     spec = load_assignment(assignment, source_root)
@@ -313,13 +314,17 @@ def grade(assignment: str, submission: str | Path, results: str | Path | None = 
                   "private: chmod o-rx on the checkout)", file=sys.stderr)
     else:
         warn_unsandboxed()
-    become_subreaper()
+    # Orphans of the grading become ours (not init's), so that none outlives it; the
+    # caller's own subprocesses, started before, are left alone.
+    spare = child_pids()
+    was_subreaper = set_subreaper(True)
     try:
         outcomes, problem = run_tests(
             spec, submission, timeout, python=python, run_as=run_as, memory_mb=memory_mb,
             deadline=started + (deadline if deadline is not None else DEFAULT_DEADLINE))
     finally:
-        kill_descendants(uid=uid)
+        kill_descendants(uid=uid, spare=spare)
+        set_subreaper(was_subreaper)
     report = results_json(spec, outcomes, problem, time.monotonic() - started)
     path = write_results(report, results if results is not None else "results.json")
     if not quiet:

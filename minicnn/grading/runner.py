@@ -32,7 +32,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .sandbox import WorkerConfig, WorkerGone, WorkerProcess, kill_descendants, user_ids
+from .sandbox import (
+    WorkerConfig,
+    WorkerGone,
+    WorkerProcess,
+    child_pids,
+    kill_descendants,
+    user_ids,
+)
 
 PLUGIN_NAME = "_minicnn_report_plugin"
 GRADING_PACKAGE = "minicnn_grading"  # the name of this package in the test process
@@ -115,6 +122,7 @@ class Runner:
         """
         config = self.worker_config()
         startup = self.timeout + STARTUP_GRACE
+        spare = child_pids()  # the caller's own subprocesses
         worker = WorkerProcess(config)
         try:
             hello = worker.wait_ready(time.monotonic() + startup)
@@ -126,7 +134,7 @@ class Runner:
                     worker.captured(0, 4000))
         finally:
             worker.stop()
-            kill_descendants()
+            kill_descendants(spare=spare)
             shutil.rmtree(config.package_parent, ignore_errors=True)
         if hello.get("ready") is True:
             expected = os.path.realpath(Path(config.package_parent) / "minicnn") + os.sep
@@ -167,10 +175,11 @@ class Runner:
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "MINICNN_GRADER_REPORT": str(report), "MINICNN_GRADER_CONFIG": str(config)}
         out_path = run_dir / "output.txt"
+        spare = child_pids()  # the caller's own subprocesses
         try:
             self._watch(cmd, tests, env, report, out_path, result, deadline)
         finally:
-            kill_descendants()
+            kill_descendants(spare=spare)
             shutil.rmtree(worker.package_parent, ignore_errors=True)
         for item in [*result.items.values(), *([result.problem] if result.problem else [])]:
             item.reason = _tidy(item.reason, Path(worker.package_parent), tests)

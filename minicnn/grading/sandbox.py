@@ -212,13 +212,32 @@ def user_ids(name: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def become_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``); False if unsupported."""
+PR_GET_CHILD_SUBREAPER = 37
+
+
+def set_subreaper(on: bool) -> bool:
+    """Adopt orphaned descendants, or stop (Linux ``PR_SET_CHILD_SUBREAPER``).
+
+    Returns whether this process was a subreaper before; False if unsupported.
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        before = ctypes.c_int(0)
+        libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+        return bool(before.value)
     except (OSError, AttributeError):
         return False
+
+
+def become_subreaper() -> bool:
+    """``set_subreaper(True)``: for processes that exist only to grade."""
+    return set_subreaper(True)
+
+
+def child_pids() -> set[int]:
+    """The pids of this process's children now (to spare them in a later sweep)."""
+    return {pid for pid, ppid, _, _ in _processes() if ppid == os.getpid()}
 
 
 def _processes() -> list[tuple[int, int, str, int]]:
@@ -239,10 +258,12 @@ def _processes() -> list[tuple[int, int, str, int]]:
 
 
 def kill_descendants(root: int | None = None, uid: int | None = None,
-                     descendants: bool = True, rounds: int = 100) -> int:
+                     descendants: bool = True, spare: set[int] = frozenset(),
+                     rounds: int = 100) -> int:
     """SIGKILL every process below ``root`` (default: this process; none if not
-    ``descendants``) and, with ``uid``, every process of that user; repeat until
-    none is left. Reaps the zombies that become ours. Returns how many were killed."""
+    ``descendants``) except the subtrees of the children in ``spare``, and, with
+    ``uid``, every process of that user; repeat until none is left. Reaps the
+    zombies among our own children (never a spared one). Returns how many were killed."""
     root = os.getpid() if root is None else root
     killed = 0
     for _ in range(rounds):
@@ -250,7 +271,8 @@ def kill_descendants(root: int | None = None, uid: int | None = None,
         children: dict[int, list[int]] = {}
         for pid, ppid, _, _ in table:
             children.setdefault(ppid, []).append(pid)
-        targets, stack = set(), list(children.get(root, []) if descendants else [])
+        stack = [p for p in children.get(root, []) if p not in spare] if descendants else []
+        targets = set()
         while stack:
             pid = stack.pop()
             targets.add(pid)
@@ -265,19 +287,26 @@ def kill_descendants(root: int | None = None, uid: int | None = None,
                 killed += 1
             except (ProcessLookupError, PermissionError):
                 pass
-        if descendants:  # (reaping could steal the exit status of a running child)
-            _reap()
+        if descendants:
+            _reap({pid for pid in targets if pid in children.get(os.getpid(), [])})
         if not live:
             break
         time.sleep(0.01)
     return killed
 
 
-def _reap() -> None:
-    while True:
+def _reap(pids: set[int]) -> None:
+    """Collect the exit status of those of our children (killed or exited orphans)."""
+    for pid in pids:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            os.waitpid(pid, 0 if _is_dying(pid) else os.WNOHANG)
         except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            pass
+
+
+def _is_dying(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")

@@ -61,14 +61,16 @@ def find_submissions(folder: str | Path) -> list[tuple[str, Path]]:
             found.append((path.stem if path.is_file() else path.name, path))
     if not found:
         raise ValueError(f"no sub-folder or .zip (one per student) in {str(folder)!r}")
-    names = [name for name, _ in found]
+    names = [_safe(name) for name, _ in found]  # the names of their results folders
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"two submissions share a name (a folder and a zip?): {twice}")
+        raise ValueError(f"two submissions would share a results folder (a folder and a "
+                         f"zip of the same name?): {twice}")
     return found
 
 
 def _safe(name: str) -> str:
+    """A folder name for a student: letters, digits and ``._@-``; the rest becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._@-]+", "_", name).strip(".") or "_"
 
 

@@ -70,7 +70,7 @@ class WorkerProcess:
         request_r, self.request_w = os.pipe()
         self.reply_r, reply_w = os.pipe()
         out_r, out_w = os.pipe()
-        cmd = [config.python, "-I", "-B", str(WORKER_SCRIPT), str(request_r), str(reply_w),
+        cmd = [config.python, "-I", "-B", "-u", str(WORKER_SCRIPT), str(request_r), str(reply_w),
                str(self.arena_fd), str(self.arena_bytes), config.package_parent,
                str(config.memory_mb), str(config.nproc), str(config.uid), str(config.gid)]
         try:

@@ -61,6 +61,9 @@ BUILTIN_ERRORS = {name: getattr(builtins, name) for name in (
     "ModuleNotFoundError")}
 
 
+SHOWN_PER_TEST = 4000  # characters of the student's printed output shown per test
+
+
 class StudentCodeError(Exception):
     """The student's code raised an exception that is not a built-in one."""
 
@@ -172,6 +175,7 @@ class Student(Remote):
         object.__setattr__(self, "_next_id", self._next_id + 1)
         header["id"] = self._next_id
         reply, payload = self._backend.request(header)
+        self._backend.show_output()
         try:
             return self._decode_reply(reply, payload)
         except wire.ProtocolError as exc:
@@ -346,6 +350,9 @@ class LocalBackend:
         self.server.reset()  # undo refusals now: other tests may share this process
         return ""
 
+    def show_output(self) -> None:
+        pass  # the student's prints go straight to pytest's capture
+
     def discard(self) -> None:
         pass
 
@@ -363,7 +370,8 @@ class WorkerBackend:
         self.generation = 0
         self.deadline = float("inf")
         self.timeout = 60.0
-        self.output_start = 0
+        self.output_start = 0  # how much of the worker's output has been shown
+        self.shown = 0  # characters shown in this test
         self.failure: str | None = None  # why the current test cannot go on
         self.start_failure: str | None = None  # why no worker can start
 
@@ -426,6 +434,7 @@ class WorkerBackend:
         try:
             return self.worker.request(header, self.deadline)
         except WorkerGone as exc:
+            self.show_output()
             self.discard()
             reason = str(exc)
             if reason == "timed out":
@@ -436,9 +445,21 @@ class WorkerBackend:
             self.failure = reason
             raise WorkerFailure(reason) from None
 
+    def show_output(self) -> None:
+        """Print what the student's code printed since the last call (so that pytest
+        shows it with a failing test), at most ``SHOWN_PER_TEST`` characters a test."""
+        if self.worker is None or self.shown >= SHOWN_PER_TEST:
+            return
+        text = self.worker.captured(self.output_start, SHOWN_PER_TEST - self.shown)
+        self.output_start = len(self.worker.output)
+        if text.strip():
+            self.shown += len(text)
+            print(f"the student's code printed:\n{text}")
+
     def begin_test(self, timeout: float) -> None:
         """A new test: ``timeout`` seconds of worker time, no handles, no refusals."""
         self.failure = None
+        self.shown = 0
         self.timeout = timeout
         if self.worker is not None and self.worker.alive():
             try:
@@ -451,10 +472,10 @@ class WorkerBackend:
         self.deadline = time.monotonic() + timeout
 
     def end_test(self) -> str:
-        """The output the student's code printed during the test (bounded)."""
-        if self.worker is None:
+        """What the student's code printed after the test's last call (bounded)."""
+        if self.worker is None or self.shown >= SHOWN_PER_TEST:
             return ""
-        return self.worker.captured(self.output_start)
+        return self.worker.captured(self.output_start, SHOWN_PER_TEST - self.shown)
 
     def discard(self) -> None:
         """Stop the worker and every process it started."""

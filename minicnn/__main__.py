@@ -267,9 +267,29 @@ def cmd_assignment_build(args: argparse.Namespace) -> None:
 
 
 def cmd_grade(args: argparse.Namespace) -> None:
-    from .grading import SubmissionError, grade
+    """Grade one submission (``--submission``) or a folder of them (``--submissions``)."""
+    from .grading import SubmissionError, grade, grade_all, load_assignment
+    if (args.submission is None) == (args.submissions is None):
+        raise UsageError("give exactly one of --submission PATH and --submissions DIR")
+    for flag, value in (("--timeout", args.timeout), ("--deadline", args.deadline)):
+        if value is not None and not value > 0:
+            raise UsageError(f"{flag} must be > 0. Received: {flag} {value}")
+    users = [u for u in (args.user or "").split(",") if u]
+    spec = load_assignment(args.assignment)
+    timeout = args.timeout or float(spec.raw.get("timeout", 60.0))
+    deadline = args.deadline or float(spec.raw.get("deadline", 480.0))
+    if args.submissions is not None:
+        out = args.results_dir or "results"
+        grade_all(args.assignment, args.submissions, out, args.gradebook, jobs=args.jobs,
+                  users=users, timeout=timeout, deadline=deadline)
+        print(f"wrote {args.gradebook or out + '/grades.csv'} and one results.json per "
+              f"student in {out}/")
+        return
+    if len(users) > 1:
+        raise UsageError(f"--user: one user for one submission. Received: --user {args.user}")
     try:
-        grade(args.assignment, args.submission, results=args.results, timeout=args.timeout)
+        grade(args.assignment, args.submission, results=args.results, timeout=timeout,
+              deadline=deadline, run_as=users[0] if users else None)
     except SubmissionError as err:
         raise UsageError(str(err)) from None
 
@@ -376,11 +396,27 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-check", action="store_true", help="skip the self-check grading runs")
     b.set_defaults(func=cmd_assignment_build)
 
-    p = sub.add_parser("grade", help="grade a submission and write Gradescope's results.json")
+    p = sub.add_parser("grade", help="grade a submission (or a folder of them) and write "
+                       "Gradescope's results.json")
     p.add_argument("--assignment", required=True, help="assignment name")
-    p.add_argument("--submission", required=True, help="folder or .zip with the student's minicnn/")
-    p.add_argument("--results", default="results.json", help="where to write results.json")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per test (default: 60)")
+    p.add_argument("--submission", help="folder or .zip with the student's minicnn/")
+    p.add_argument("--results", default="results.json",
+                   help="with --submission: where to write results.json")
+    p.add_argument("--submissions", metavar="DIR",
+                   help="grade every sub-folder and .zip of DIR (one per student)")
+    p.add_argument("--jobs", type=int, default=1, help="with --submissions: submissions "
+                   "graded at the same time (default: 1)")
+    p.add_argument("--gradebook", help="with --submissions: the CSV gradebook "
+                   "(default: RESULTS_DIR/grades.csv)")
+    p.add_argument("--results-dir", help="with --submissions: gets STUDENT/results.json "
+                   "(default: results)")
+    p.add_argument("--user", help="run the submission's code as this unprivileged user "
+                   "(needs root); with --jobs N, N users separated by commas")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds of the submission's time per test (default: the "
+                   "assignment's, else 60)")
+    p.add_argument("--deadline", type=float, default=None,
+                   help="seconds for a whole submission (default: the assignment's, else 480)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("notebooks", help="list, execute and render the lecture notebooks")

@@ -8,6 +8,7 @@ the two real assignments.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from minicnn.grading import (
     blank_source,
     build_assignment,
     grade,
+    grade_all,
     list_assignments,
     load_assignment,
     parse_blocks,
@@ -135,38 +137,39 @@ def triple(x):
 '''
 
 FAKE_TESTS = {
-    "conftest.py": "import pytest\n\n\n@pytest.fixture\ndef two():\n    return 2\n",
+    "conftest.py": (REPO / "tests/autograder/conftest.py").read_text(),
     "fake_helpers.py": "def same(a, b):\n    return a == b\n",
     "fake/test_visible_ops.py": '''\
 import pytest
 from fake_helpers import same
 
-import minicnn
+
+@pytest.fixture
+def two():
+    return 2
 
 
 @pytest.mark.points(2)
-def test_add(two):
+def test_add(student, two):
     """add() adds."""
-    assert same(minicnn.add(two, 3), 5)
+    assert same(student.add(two, 3), 5)
 
 
 @pytest.mark.parametrize("x", [0, 1, 5])
-def test_double(x):
-    assert minicnn.double(x) == 2 * x
+def test_double(student, x):
+    assert student.double(x) == 2 * x
 ''',
     "fake/test_hidden_ops.py": '''\
 import pytest
 
-import minicnn
-
 
 @pytest.mark.points(3)
-def test_add_hidden():
-    assert minicnn.add(-1, 1) == 0
+def test_add_hidden(student):
+    assert student.add(-1, 1) == 0
 
 
-def test_double_hidden():
-    assert minicnn.double(-4) == -8
+def test_double_hidden(student):
+    assert student.double(-4) == -8
 ''',
 }
 
@@ -189,6 +192,7 @@ def make_fake_source(root: Path) -> Path:
         "assignments/fake/assignment.json": json.dumps({
             "title": "Fake assignment", "visible": ["test_visible_*.py"],
             "hidden": ["test_hidden_*.py"], "hidden_visibility": "after_published",
+            "prerequisites": ["other"],
             "points": {"test_hidden_ops.py::test_double_hidden": 1.5}}),
         "assignments/other/assignment.json": json.dumps({
             "title": "Other", "visible": ["*.py"], "hidden": []}),
@@ -265,7 +269,8 @@ def test_build_writes_student_folder_and_zips(fake_build):
     assert names == sorted([
         "README.md", "starter.ipynb", "conftest.py", "pyproject.toml", "requirements.txt",
         "minicnn/__init__.py", "minicnn/ops.py", "tests/conftest.py", "tests/fake_helpers.py",
-        "tests/points.json", "tests/test_visible_ops.py"])
+        "tests/points.json", "tests/test_visible_ops.py", "tests/minicnn_grading/__init__.py",
+        "tests/minicnn_grading/student.py", "tests/minicnn_grading/worker.py"])
     ops = (student / "minicnn/ops.py").read_text()
     assert "raise NotImplementedError('add the two numbers.')" in ops
     assert "return 3 * x" in ops and "return a + b" not in ops and "return 2 * x" not in ops
@@ -454,14 +459,27 @@ def test_submission_found_inside_nested_zip(fake_source, tmp_path):
     assert results["score"] == 7.5
 
 
-def test_gradescope_zip_end_to_end(fake_build, fake_source, tmp_path):
+def _sandbox_user_available() -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam("minicnn-student")
+    except KeyError:
+        return False
+    return os.geteuid() == 0
+
+
+@pytest.mark.parametrize("user", ["", pytest.param("minicnn-student", marks=pytest.mark.skipif(
+    not _sandbox_user_available(), reason="needs root and the user minicnn-student"))])
+def test_gradescope_zip_end_to_end(fake_build, fake_source, tmp_path, user):
     root = tmp_path / "autograder"
+    os.chmod(tmp_path, 0o755)
     unzip_autograder(fake_build / "autograder.zip", root / "source")
     ops = CORRECT.replace("return 2 * x", "return x + x if x else 1")  # fails x == 0
     shutil.copytree(submission(tmp_path, ops) / "minicnn", root / "submission" / "minicnn")
     (root / "results").mkdir()
     env = {**os.environ, "MINICNN_AUTOGRADER_ROOT": str(root), "MINICNN_PYTHON": sys.executable,
-           "MINICNN_GRADER_USER": ""}
+           "MINICNN_GRADER_USER": user}
     proc = subprocess.run(["bash", str(root / "source/run_autograder")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -483,6 +501,9 @@ def test_gradescope_zip_end_to_end(fake_build, fake_source, tmp_path):
     assert "case [0] of 3" in tests["test_visible_ops.py::test_double"]["output"]
     assert tests["test_hidden_ops.py::test_double_hidden"]["score"] == 1.5
     assert "6.5/7.5" in proc.stdout  # the table is in stdout, which only instructors see
+    if user:
+        assert (root / "source").stat().st_mode & 0o777 == 0o700
+        assert (root / "results").stat().st_uid == 0
 
 
 def test_gradescope_writes_results_even_when_the_grader_fails(tmp_path):
@@ -497,18 +518,23 @@ def test_gradescope_writes_results_even_when_the_grader_fails(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
-def test_tests_run_as_an_unprivileged_user(fake_source, tmp_path):
-    probe = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c",
-                            f"{sys.executable} -I -c 'import pytest'"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("user nobody cannot run this interpreter with pytest")
+def test_submission_runs_as_the_sandbox_user(fake_source, tmp_path):
+    import pwd
+
+    try:
+        user = pwd.getpwnam("minicnn-student")
+    except KeyError:
+        pytest.skip("no user minicnn-student (created by .ci/run)")
     os.chmod(tmp_path, 0o755)
-    ops = CORRECT.replace("    return a + b", f"    open({str(tmp_path / 'x')!r}, 'w')\n"
-                          "    return a + b")
+    ops = CORRECT.replace("    return a + b", f"""\
+    import os
+    ids = (os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
+    if ids != ({user.pw_uid}, {user.pw_uid}, {user.pw_gid}, []):
+        raise RuntimeError(f"running as {{ids}}")
+    return a + b""")
     results = grade("fake", submission(tmp_path, ops), tmp_path / "results.json",
-                    source_root=fake_source, run_as="nobody", quiet=True)
-    assert results["score"] == 2.5  # the add tests fail: nobody may not write there
-    assert not (tmp_path / "x").exists()
+                    source_root=fake_source, run_as="minicnn-student", quiet=True)
+    assert results["score"] == 7.5, results["tests"]
 
 
 # ----------------------------------------------------------- real assignments
@@ -606,7 +632,157 @@ def test_naive_functions_that_call_the_fast_path_fail(tmp_path):
     assert failed == {"test_conv_forward_by_hand", "test_conv_forward_stride_and_padding",
                       "test_conv_backward_numerical", "test_maxpool_forward_by_hand",
                       "test_maxpool_backward_routes_to_argmax", "test_conv_forward_random",
+                      "test_maxpool_backward_ties_go_to_the_first_maximum",
+                      "test_maxpool_backward_with_many_ties",
                       "test_conv_backward_stride_two", "test_maxpool_overlapping_windows"}
     shown = [t["output"] for t in results["tests"]
              if t["score"] < t["max_score"] and t["visibility"] == "visible"]
-    assert len(shown) == 5 and all("compute their result themselves" in o for o in shown)
+    assert len(shown) == 6 and all("compute their result themselves" in o for o in shown)
+
+
+# ------------------------------------------------------------------- batches
+
+
+def test_batch_grading_writes_results_and_gradebook(fake_source, tmp_path, capsys):
+    """A folder of submissions (folders and a zip), one of which hangs and one floods
+    output: every student gets results.json and a gradebook row."""
+    subs = tmp_path / "subs"
+    for name, ops in (("alice", CORRECT),
+                      ("bob", CORRECT.replace("    return a + b", "    while True:\n        pass")),
+                      ("erin", "import os\nos.write(1, b'x' * (64 << 20))\n" + CORRECT)):
+        shutil.copytree(submission(tmp_path / name, ops), subs / name)
+    with zipfile.ZipFile(subs / "carol.zip", "w") as zf:
+        zf.writestr("minicnn/__init__.py", "from .ops import add, double, triple\n")
+        zf.writestr("minicnn/ops.py", CORRECT.replace("return 2 * x", "return 2 * x + 1"))
+    results = grade_all("fake", subs, tmp_path / "out", tmp_path / "grades.csv", jobs=2,
+                        timeout=2, source_root=fake_source)
+    assert [r["score"] for r in results] == [7.5, 2.5, 5.0, 7.5]
+    rows = list(csv.reader((tmp_path / "grades.csv").open()))
+    assert rows[0] == ["student", "score", "max_score", "test_hidden_ops.py::test_add_hidden",
+                       "test_hidden_ops.py::test_double_hidden",
+                       "test_visible_ops.py::test_add", "test_visible_ops.py::test_double"]
+    assert rows[1:] == [["alice", "7.5", "7.5", "3", "1.5", "2", "1"],
+                        ["bob", "2.5", "7.5", "0", "1.5", "0", "1"],
+                        ["carol", "5", "7.5", "3", "0", "2", "0"],
+                        ["erin", "7.5", "7.5", "3", "1.5", "2", "1"]]
+    for student in ("alice", "bob", "carol", "erin"):
+        saved = json.loads((tmp_path / "out" / student / "results.json").read_text())
+        assert saved == results[["alice", "bob", "carol", "erin"].index(student)]
+    progress = capsys.readouterr().err
+    assert "[4/4]" in progress and "submissions/min" in progress
+
+
+@pytest.mark.parametrize("visibility, says", [
+    ("hidden", "their results are not shown to you"),
+    ("after_due_date", "shown after the due date"),
+    ("after_published", "shown when grades are published")])
+def test_summary_says_when_hidden_tests_are_shown(fake_source, visibility, says):
+    from minicnn.grading.grader import Outcome, results_json
+
+    spec = load_assignment("fake", fake_source)
+    spec.hidden_visibility = visibility
+    results = results_json(spec, [Outcome(t, True, "", "") for t in spec.tests], None, 1.0)
+    assert says in results["output"]
+    assert {t["visibility"] for t in results["tests"]} == {visibility, "visible"}
+
+
+def test_releases_ship_only_the_answers_they_build_on(real_builds):
+    """cnn_layers must not contain guided_backprop's answer; guided_backprop declares
+    cnn_layers as a prerequisite and keeps its (working) layers."""
+    neuron_answer = "seed[(slice(None), *neuron.position)] = 1"
+    pool_answer = "out[:, :, i, j] = window.max(axis=(2, 3))"
+    reference = {p: (REPO / "minicnn" / p).read_text()
+                 for p in ("explain/core.py", "layers/pooling.py")}
+    assert neuron_answer in reference["explain/core.py"]
+    assert pool_answer in reference["layers/pooling.py"]
+    cnn = real_builds["cnn_layers"] / "student/minicnn"
+    guided = real_builds["guided_backprop"] / "student/minicnn"
+    assert neuron_answer not in (cnn / "explain/core.py").read_text()
+    assert pool_answer not in (cnn / "layers/pooling.py").read_text()
+    assert neuron_answer not in (guided / "explain/core.py").read_text()
+    assert pool_answer in (guided / "layers/pooling.py").read_text()
+
+
+def test_real_release_self_check_passes_with_the_reference(real_builds, tmp_path):
+    """The student's `python -m pytest` in a release: every visible test passes once the
+    package is the reference (the self-check runs the code in-process)."""
+    student = tmp_path / "student"
+    shutil.copytree(real_builds["cnn_layers"] / "student", student)
+    shutil.rmtree(student / "minicnn")
+    shutil.copytree(REPO / "minicnn", student / "minicnn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+                          cwd=student, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(student)})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    spec = load_assignment("cnn_layers")
+    visible = sum(t.points for t in spec.tests if not t.hidden)
+    assert re.search(rf"total +{visible:g}/{visible:g}", proc.stdout)
+
+
+def test_a_symlinked_package_is_refused(fake_source, tmp_path):
+    """An upload whose minicnn/ is a link to another package (the reference, say)."""
+    upload = tmp_path / "upload"
+    (upload / "deep").mkdir(parents=True)
+    (upload / "deep" / "minicnn").symlink_to(fake_source / "minicnn")
+    results = grade("fake", upload, tmp_path / "results.json", source_root=fake_source,
+                    quiet=True)
+    assert results["score"] == 0
+    assert "symbolic link" in results["tests"][0]["output"]
+
+
+MISTAKES = {
+    "every tied maximum gets the gradient": (
+        "layers/pooling.py",
+        "                    a, b = np.unravel_index(np.argmax(window), window.shape)\n"
+        "                    dx[img, ch, i * sh + a, j * sw + b] += dout[img, ch, i, j]\n",
+        "                    dx[img, ch, i * sh:i * sh + kh, j * sw:j * sw + kw] += (\n"
+        "                        (window == window.max()) * dout[img, ch, i, j])\n",
+        {"test_maxpool_backward_ties_go_to_the_first_maximum",
+         "test_maxpool_backward_with_many_ties"}),
+    "softmax without subtracting the row max": (
+        "losses.py",
+        "        shifted = scores - scores.max(axis=1, keepdims=True)\n",
+        "        shifted = scores\n",
+        {"test_softmax_cross_entropy_large_scores", "test_softmax_cross_entropy_is_stable"}),
+    "the standard rule writes into dout": (
+        "layers/relu.py",
+        "        return dout * (x > 0)\n",
+        "        dout[x <= 0] = 0\n        return dout\n",
+        {"test_relu_backward_standard", "test_layers_do_not_modify_their_inputs"}),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_tests_catch_real_mistakes_and_only_those(tmp_path, mistake):
+    """One classic mistake in the reference: exactly the tests about it fail, and no
+    other test (a mutated dout no longer spoils later tests' inputs)."""
+    file, old, new, expected = MISTAKES[mistake]
+    package = tmp_path / "upload" / "minicnn"
+    shutil.copytree(REPO / "minicnn", package,
+                    ignore=shutil.ignore_patterns("__pycache__", "grading"))
+    text = (package / file).read_text()
+    assert text.count(old) == 1, old
+    (package / file).write_text(text.replace(old, new))
+    results = grade("cnn_layers", package.parent, tmp_path / "results.json", timeout=30,
+                    quiet=True)
+    failed = {t["name"].split("::")[-1] for t in results["tests"] if t["score"] < t["max_score"]}
+    assert failed == expected
+
+
+def test_grade_leaves_the_callers_own_subprocesses_alone(fake_source, tmp_path):
+    """grade() kills what the grading started, not the caller's other children, and
+    gives back the subreaper setting it found."""
+    from minicnn.grading.sandbox import set_subreaper
+
+    before = set_subreaper(False)
+    mine = subprocess.Popen(["sleep", "60"])
+    try:
+        results = grade("fake", fake_source, tmp_path / "results.json",
+                        source_root=fake_source, quiet=True)
+        assert results["score"] == 7.5
+        assert mine.poll() is None, "grade() killed a subprocess it did not start"
+        assert set_subreaper(before) is False
+    finally:
+        mine.kill()
+        mine.wait()

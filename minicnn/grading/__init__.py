@@ -2,14 +2,18 @@
 
 - :func:`build_assignment` writes a student release (solution blocks blanked),
   its zip and a Gradescope autograder zip, and checks them;
-- :func:`grade` runs the graded tests against a submission in subprocesses,
-  prints a score table and writes Gradescope's ``results.json``;
+- :func:`grade` runs the graded tests against a submission (its code only in
+  worker processes, the verdicts in a test process it cannot reach), prints a
+  score table and writes Gradescope's ``results.json``;
+- :func:`grade_all` grades a folder of submissions into a CSV gradebook;
 - :func:`list_assignments` names the assignments of a source tree.
 
-Standard library (and pytest, in the test subprocesses) only: the grader must
-work when the student's package is broken. See ``docs/grading.md``.
+Standard library only in the grader's process (pytest and NumPy in its test
+process, NumPy in the workers): the grader must work when the student's package
+is broken. See ``docs/grading.md``.
 """
 
+from .batch import grade_all
 from .config import ConfigError, list_assignments, load_assignment
 from .grader import SubmissionError, grade
 from .markers import MarkerError, blank_source, parse_blocks
@@ -23,6 +27,7 @@ __all__ = [
     "blank_source",
     "build_assignment",
     "grade",
+    "grade_all",
     "list_assignments",
     "load_assignment",
     "parse_blocks",

@@ -7,9 +7,15 @@ An assignment is a folder ``assignments/<name>/`` holding ``assignment.json``::
       "visible": ["test_visible_*.py"],          # globs in tests/autograder/<name>/
       "hidden": ["test_hidden_*.py"],
       "hidden_visibility": "after_published",    # or "hidden"
+      "prerequisites": ["cnn_layers"],           # optional: assignments it builds on
+      "timeout": 30,                              # optional: seconds per test
+      "deadline": 480,                            # optional: seconds for a whole grade
       "default_points": 1,                        # optional
       "points": {"test_hidden_x.py::test_y": 3}   # optional, overrides the marker
     }
+
+A release keeps the solutions of its prerequisites and blanks those of every
+other assignment.
 
 The graded tests are ``tests/autograder/<name>/*.py``. Their points come from a
 ``@pytest.mark.points(n)`` decorator on the test function, else from ``points`` in
@@ -64,6 +70,7 @@ class Assignment:
     hidden_visibility: str
     tests: list[GradedTest]
     raw: dict
+    prerequisites: list[str]
 
     @property
     def folder(self) -> Path:
@@ -166,7 +173,13 @@ def load_assignment(name: str, source_root: str | Path | None = None) -> Assignm
     unknown = sorted(set(overrides) - {t.id for t in tests})
     if unknown:
         raise ConfigError(f"{config_path}: 'points' names tests that do not exist: {unknown}")
-    return Assignment(name, root, raw["title"], visible, hidden, hidden_visibility, tests, raw)
+    prerequisites = raw.get("prerequisites", [])
+    if (not isinstance(prerequisites, list) or name in prerequisites
+            or not all(isinstance(p, str) for p in prerequisites)):
+        raise ConfigError(f"{config_path}: prerequisites must be a list of other "
+                          f"assignments' names, but got {prerequisites!r}")
+    return Assignment(name, root, raw["title"], visible, hidden, hidden_visibility, tests, raw,
+                      prerequisites)
 
 
 def _match(files: list[str], patterns: list[str]) -> list[str]:
@@ -176,7 +189,7 @@ def _match(files: list[str], patterns: list[str]) -> list[str]:
 
 
 def discover_tests(path: Path) -> list[tuple[str, float | None, str]]:
-    """``(id, points or None, first docstring line)`` of each test in a file.
+    """``(id, points or None, first docstring paragraph)`` of each test in a file.
 
     Reads the file with :mod:`ast`; nothing is imported or run. Finds module-level
     ``test*`` functions and ``test*`` methods of ``Test*`` classes, and the
@@ -191,9 +204,9 @@ def discover_tests(path: Path) -> list[tuple[str, float | None, str]]:
 
     def add(prefix: str, node: ast.FunctionDef, class_points: float | None) -> None:
         points = _points_of(node.decorator_list, path)
-        doc = (ast.get_docstring(node) or "").strip().splitlines()
+        summary = (ast.get_docstring(node) or "").strip().split("\n\n")[0]  # 1st paragraph
         found.append((f"{prefix}{node.name}", points if points is not None else class_points,
-                      doc[0] if doc else ""))
+                      " ".join(summary.split())))
 
     for node in tree.body:
         if isinstance(node, functions) and node.name.startswith("test"):

@@ -13,18 +13,27 @@ import hashlib
 import json
 import os
 import re
+import stat
+import sys
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Assignment, GradedTest, load_assignment
-from .runner import FileResult, Runner
+from .runner import Runner, RunResult
+from .sandbox import child_pids, kill_descendants, set_subreaper, user_ids
+from .worker import IMPORT_FAILED
 
 MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
+DEFAULT_DEADLINE = 480.0  # seconds for a whole grade (Gradescope's default limit is 600)
 HIDDEN_FAILED = "Failed. (This is a hidden test: its details are not shown.)"
+HIDDEN_SHOWN = {  # the end of the summary's sentence on hidden tests, per visibility
+    "hidden": "; their results are not shown to you.",
+    "after_due_date": " and are shown after the due date.",
+    "after_published": " and are shown when grades are published.",
+    "visible": " and are listed below."}
 # Things a submission has no reason to touch; listed for the instructor only.
 SUSPICIOUS = re.compile(
     r"\b(pytest|_pytest|conftest|autograde\w*|sys\.modules|builtins|os\._exit|ctypes|"
@@ -77,6 +86,10 @@ def locate_package(submission: str | Path, work_dir: Path) -> Path:
         raise SubmissionError(
             "no minicnn/ package (a folder named minicnn holding __init__.py) in the "
             "submission; upload the minicnn folder of your release, or a zip of it")
+    if not (found.resolve().is_relative_to(path.resolve())
+            or found.resolve().is_relative_to(work_dir.resolve())):
+        raise SubmissionError("the minicnn folder of the submission is a symbolic link to "
+                              "somewhere else; upload the folder itself")
     return found
 
 
@@ -95,7 +108,7 @@ def _search(root: Path, depth: int = 4) -> Path | None:
 
 
 def _unzip(archive: Path, target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)  # not for other sandbox users
     with zipfile.ZipFile(archive) as zf:
         if sum(info.file_size for info in zf.infolist()) > MAX_UNZIPPED_BYTES:
             raise SubmissionError(f"{archive.name} unpacks to more than 500 MB")
@@ -112,8 +125,9 @@ def _test_id(nodeid: str) -> str:
     return nodeid.split("[", 1)[0]
 
 
-def _outcome(test: GradedTest, run: FileResult) -> Outcome:
-    items = [item for nodeid, item in run.items.items() if _test_id(nodeid) == test.id]
+def _outcome(test: GradedTest, run: RunResult) -> Outcome:
+    items = [item for nodeid, item in run.items.items()
+             if _test_id(nodeid.rpartition("/")[2]) == test.id]
     if not items:
         if run.problem is not None:
             return Outcome(test, False, run.problem.reason, run.problem.details)
@@ -122,50 +136,56 @@ def _outcome(test: GradedTest, run: FileResult) -> Outcome:
     if not bad:
         return Outcome(test, True, "", items[0].details if len(items) == 1 else "")
     first = bad[0]
-    case = first.nodeid[len(test.id):]
+    case = first.nodeid.rpartition("/")[2][len(test.id):]
     prefix = f"case {case} of {len(items)}: " if case else ""
     return Outcome(test, False, prefix + first.reason, first.details)
 
 
 def run_tests(assignment: Assignment, submission: str | Path, timeout: float = 60.0, *,
-              jobs: int | None = None, python: str | None = None,
-              run_as: str | None = None) -> tuple[list[Outcome], str | None]:
+              python: str | None = None, run_as: str | None = None,
+              deadline: float | None = None,
+              memory_mb: int = 2048) -> tuple[list[Outcome], str | None]:
     """Run every graded test of ``assignment`` against ``submission``.
+
+    ``timeout`` is the submission's time per test; ``deadline`` a
+    ``time.monotonic()`` value after which every test without a result fails.
 
     Returns:
         ``(outcomes, problem)`` where ``problem`` is a one-line description of a
         submission-level failure (missing package, failed import) or None.
     """
+    deadline = deadline if deadline is not None else time.monotonic() + DEFAULT_DEADLINE
     with tempfile.TemporaryDirectory(prefix="minicnn-grade-") as work:
         work_dir = Path(work)
         if run_as:
-            os.chmod(work_dir, 0o755)
+            os.chmod(work_dir, 0o711)  # the user may enter its own folder, list nothing
         try:
             package = locate_package(submission, work_dir)
         except SubmissionError as exc:
             return [Outcome(t, False, str(exc), "", True) for t in assignment.tests], str(exc)
-        runner = Runner(package, timeout=timeout, python=python or _python(), work_dir=work_dir,
-                        run_as=run_as)
-        ok, reason, details = runner.import_check()
-        if not ok:
-            return [Outcome(t, False, reason, details, True) for t in assignment.tests], reason
-        support = assignment.support_files()
-        runs: dict[str, FileResult] = {}
-        # Hidden test files reach the disk only after every visible test has finished,
-        # so code run by a visible test cannot read one and print it.
-        for phase in (assignment.visible_files, assignment.hidden_files):
-            if not phase:
-                continue
-            workers = jobs or max(1, min(len(phase), os.cpu_count() or 1, 4))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                runs.update(zip(phase, pool.map(
-                    lambda f: runner.run_file(assignment.tests_dir / f, support), phase)))
-        return [_outcome(t, runs[t.file]) for t in assignment.tests], None
+        runner = Runner(package, work_dir, timeout=timeout, python=python or _python(),
+                        run_as=run_as, memory_mb=memory_mb)
+        files = [assignment.tests_dir / f
+                 for f in [*assignment.visible_files, *assignment.hidden_files]]
+        run = runner.run(files, assignment.support_files(), Path(__file__).parent, deadline)
+        problem = _import_problem(run)
+        if problem is not None:
+            return [Outcome(t, False, *problem, True) for t in assignment.tests], problem[0]
+        return [_outcome(t, run) for t in assignment.tests], None
+
+
+def _import_problem(run: RunResult) -> tuple[str, str] | None:
+    """``(reason, details)`` when no test could run because minicnn does not import
+    (every test failed in setup with the same import message), else None."""
+    items = list(run.items.values())
+    reasons = {item.reason.removesuffix(" (in setup)") for item in items}
+    if (len(reasons) == 1 and all(item.outcome == "failed" for item in items)
+            and next(iter(reasons)).startswith(IMPORT_FAILED)):
+        return next(iter(reasons)), items[0].details
+    return None
 
 
 def _python() -> str:
-    import sys
-
     return os.environ.get("MINICNN_PYTHON") or sys.executable
 
 
@@ -188,8 +208,10 @@ def results_json(assignment: Assignment, outcomes: list[Outcome], problem: str |
                       "visibility": visibility})
     visible = [o for o in outcomes if not o.test.hidden]
     summary = (f"{assignment.title}: visible tests {sum(o.score for o in visible):g} / "
-               f"{sum(o.test.points for o in visible):g} points. Hidden tests count toward "
-               "the score and are shown when grades are published.")
+               f"{sum(o.test.points for o in visible):g} points.")
+    if any(o.test.hidden for o in outcomes):
+        summary += " Hidden tests count toward the score" + HIDDEN_SHOWN[
+            assignment.hidden_visibility]
     if problem:
         summary = f"Your submission could not be graded: {problem}\n\n{summary}"
     return {
@@ -207,8 +229,10 @@ def write_results(results: dict, path: str | Path) -> Path:
     """Write results.json atomically (a crash never leaves half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(results, indent=2) + "\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 
@@ -254,30 +278,53 @@ def known_lines(source_root: Path) -> set[str]:
 def suspicious_lines(package: Path, known: set[str] = frozenset(), limit: int = 20) -> list[str]:
     """Lines the student wrote that mention grading internals (for a human to review)."""
     hits = []
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(p for p in package.rglob("*.py") if not p.is_symlink()):
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             if SUSPICIOUS.search(line) and line_hash(line) not in known:
                 hits.append(f"{path.relative_to(package.parent)}:{number}: {line.strip()[:100]}")
                 if len(hits) >= limit:
                     return hits
     return hits
-    return hits
 
 
 def grade(assignment: str, submission: str | Path, results: str | Path | None = None,
           timeout: float = 60.0, source_root: str | Path | None = None, *,
-          jobs: int | None = None, python: str | None = None, run_as: str | None = None,
-          quiet: bool = False) -> dict:
+          python: str | None = None, run_as: str | None = None, quiet: bool = False,
+          deadline: float | None = None, memory_mb: int = 2048) -> dict:
     """Grade ``submission`` (a folder or zip holding ``minicnn/``) for ``assignment``.
 
-    Runs the visible and hidden graded tests in subprocesses (``timeout`` seconds
-    per test), prints the score table unless ``quiet``, writes Gradescope's
+    Runs the visible and hidden graded tests (``timeout`` seconds of the
+    submission's time per test; at most ``deadline`` seconds in all, default
+    480), prints the score table unless ``quiet``, writes Gradescope's
     ``results.json`` to ``results`` (default ``./results.json``) and returns it.
+    ``run_as`` names the unprivileged user the submission's code runs as (the
+    grader must be root); every process of that user is killed at the end. One
+    grade at a time per process (use :func:`.batch.grade_all` for many).
     """
     started = time.monotonic()
     spec = load_assignment(assignment, source_root)
-    outcomes, problem = run_tests(spec, submission, timeout, jobs=jobs, python=python,
-                                  run_as=run_as)
+    uid = None
+    if run_as:
+        if os.geteuid() != 0:
+            raise ValueError(f"run_as={run_as!r} needs the grader to run as root")
+        uid = user_ids(run_as)[0]
+        if not quiet and _readable_by_others(spec.root / "minicnn" / "__init__.py"):
+            print(f"warning: the reference package {spec.root / 'minicnn'} is readable by "
+                  f"every user, {run_as} included: a submission could import it (make it "
+                  "private: chmod o-rx on the checkout)", file=sys.stderr)
+    else:
+        warn_unsandboxed()
+    # Orphans of the grading become ours (not init's), so that none outlives it; the
+    # caller's own subprocesses, started before, are left alone.
+    spare = child_pids()
+    was_subreaper = set_subreaper(True)
+    try:
+        outcomes, problem = run_tests(
+            spec, submission, timeout, python=python, run_as=run_as, memory_mb=memory_mb,
+            deadline=started + (deadline if deadline is not None else DEFAULT_DEADLINE))
+    finally:
+        kill_descendants(uid=uid, spare=spare)
+        set_subreaper(was_subreaper)
     report = results_json(spec, outcomes, problem, time.monotonic() - started)
     path = write_results(report, results if results is not None else "results.json")
     if not quiet:
@@ -290,6 +337,29 @@ def grade(assignment: str, submission: str | Path, results: str | Path | None = 
         _print_review_notes(submission, known_lines(spec.root))
         print(f"\nresults written to {path} ({report['execution_time']:g} s)")
     return report
+
+
+def _readable_by_others(path: Path) -> bool:
+    """True if users other than the owner can read ``path`` (by the "other" mode bits
+    of the file and the search bits of every folder above it)."""
+    if not path.is_file():
+        return False
+    if not os.stat(path).st_mode & stat.S_IROTH:
+        return False
+    return all(os.stat(folder).st_mode & stat.S_IXOTH for folder in path.resolve().parents)
+
+
+_warned = False
+
+
+def warn_unsandboxed() -> None:
+    """Say once per process that the submission runs with the grader's permissions."""
+    global _warned
+    if not _warned:
+        _warned = True
+        print("warning: no sandbox user: the submission's code runs with your own "
+              "permissions and can read and change your files (as root, pass --user NAME; "
+              "see docs/grading.md)", file=sys.stderr)
 
 
 def _print_review_notes(submission: str | Path, known: set[str]) -> None:

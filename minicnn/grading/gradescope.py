@@ -5,8 +5,10 @@ files in ``<root>/source``, and reads ``<root>/results/results.json``. The root 
 ``/autograder`` on Gradescope; tests point it at a temporary folder.
 
 When it runs as root and the user ``minicnn-student`` (made by ``setup.sh``)
-exists, the tests run as that user, and the autograder's source (hidden tests
-included) is made unreadable to it. A results file is written whatever happens.
+exists, the submission's code runs as that user (in worker processes), the
+autograder's source (hidden tests included) is made unreadable to it, and the
+results folder is not writable by it. A results file is written whatever happens,
+by this process only.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                                                          "/autograder"))
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per test (default: the config's, else 60)")
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="seconds for the whole grade (default: the config's, else 480)")
     parser.add_argument("--user", default=None, help="run student code as this user")
     args = parser.parse_args(argv)
     root = Path(args.root)
@@ -51,11 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_assignment(args.assignment, root / "source")
         timeout = args.timeout or float(spec.raw.get("timeout", 60.0))
+        deadline = args.deadline or float(spec.raw.get("deadline", 480.0))
         user = _test_user(args.user)
         if user:
             os.chmod(root / "source", 0o700)  # hidden tests and grader: root only
+            results.parent.mkdir(parents=True, exist_ok=True)
+            os.chown(results.parent, 0, 0)
+            os.chmod(results.parent, 0o755)  # only root writes results.json
         grade(args.assignment, root / "submission", results, timeout=timeout,
-              source_root=root / "source", run_as=user)
+              source_root=root / "source", run_as=user, deadline=deadline)
     except Exception as exc:  # the grader itself failed: still give Gradescope a result
         traceback.print_exc()
         write_results({

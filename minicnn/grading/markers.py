@@ -19,9 +19,10 @@ For the release of assignment ``A`` every block of ``A`` becomes::
 
     raise NotImplementedError("<hint>")
 
-at the indentation of the BEGIN line; every other block keeps its code. In both
-cases all marker and hint lines are removed, so nothing marker-like reaches the
-student.
+at the indentation of the BEGIN line, and so does every block of another
+assignment that ``A`` does not declare as a prerequisite (its answers must not
+ship with ``A``); blocks of prerequisites keep their code. In both cases all
+marker and hint lines are removed, so nothing marker-like reaches the student.
 """
 
 from __future__ import annotations
@@ -121,11 +122,15 @@ def stub_line(indent: str, hint: str | None) -> str:
     return f"{indent}raise NotImplementedError({(hint or DEFAULT_HINT)!r})"
 
 
-def blank_source(text: str, assignment: str, path: str = "<string>") -> tuple[str, list[Block]]:
+def blank_source(text: str, assignment: str, path: str = "<string>",
+                 also: frozenset[str] | set[str] = frozenset()) -> tuple[str, list[Block]]:
     """Release version of one source text for ``assignment``.
 
+    Blocks of ``assignment`` and blocks of any assignment in ``also`` (other
+    assignments whose answers must not ship in this release) are blanked.
+
     Returns:
-        ``(new_text, blanked)``: the text with the assignment's blocks replaced by a
+        ``(new_text, blanked)``: the text with those blocks replaced by a
         ``raise NotImplementedError(hint)`` stub and every marker/hint line removed,
         and the list of blocks that were blanked.
     """
@@ -139,7 +144,7 @@ def blank_source(text: str, assignment: str, path: str = "<string>") -> tuple[st
     position = 0  # 0-based index of the next line to copy
     for block in blocks:
         out.extend(lines[position : block.begin - 1])
-        if block.belongs_to(assignment):
+        if block.belongs_to(assignment) or any(tag in also for tag in block.tags):
             out.append(stub_line(block.indent, block.hint) + newline)
             blanked.append(block)
         else:

@@ -25,6 +25,7 @@ from .markers import MARKER_LIKE_RE, Block, MarkerError, blank_source, parse_blo
 from .runner import IGNORE, Runner
 
 GRADER_PACKAGE = "minicnn_grading"  # name of this package inside autograder.zip
+STUDENT_CLIENT = "minicnn_grading"  # tests/<this>/ of a release: student.py and worker.py
 TEXT_SUFFIXES = {".py", ".md", ".txt", ".json", ".ipynb", ".toml", ".cfg", ".ini", ".sh", ""}
 DEFAULT_DEPENDENCIES = ["numpy>=1.24", "matplotlib>=3.7", "tqdm>=4.60"]
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same source gives the same zip
@@ -49,14 +50,20 @@ def build_assignment(name: str, out_dir: str | Path, source_root: str | Path | N
     """
     spec = load_assignment(name, source_root)
     root = spec.root
+    unknown = sorted(set(spec.prerequisites) - set(list_assignments(root)))
+    if unknown:
+        raise BuildError(f"{name}: prerequisites name no assignment: {unknown}")
     target = Path(out_dir).resolve() / name
     print(f"building {name!r} ({spec.title}) from {root} into {target}")
     _clear(target)
     student = target / "student"
     blanked = write_student_package(root / "minicnn", student / "minicnn", name,
-                                    list_assignments(root))
+                                    list_assignments(root), spec.prerequisites)
     files = sorted({b.path for b in blanked})
-    print(f"  blanked {len(blanked)} solution block(s) in {len(files)} file(s)")
+    own = sum(b.belongs_to(name) for b in blanked)
+    print(f"  blanked {len(blanked)} solution block(s) in {len(files)} file(s): {own} of "
+          f"{name!r}, {len(blanked) - own} of assignments it does not build on "
+          f"(prerequisites: {', '.join(spec.prerequisites) or 'none'})")
     _write_student_files(spec, student)
     _zip_folder(student, target / "student.zip", prefix=name)
     _write_autograder_zip(spec, target / "autograder.zip")
@@ -77,16 +84,21 @@ def _clear(target: Path) -> None:
 
 
 def write_student_package(src: Path, dst: Path, assignment: str,
-                          known: list[str] | None = None) -> list[Block]:
+                          known: list[str] | None = None,
+                          prerequisites: list[str] = ()) -> list[Block]:
     """Copy the package ``src`` to ``dst`` with ``assignment``'s blocks blanked.
 
-    Every ``.py`` file loses its marker lines; caches and compiled files are not
-    copied. Returns the blanked blocks (with their solution lines).
+    The blocks of every other assignment in ``known`` that is not one of
+    ``prerequisites`` are blanked too: a release never ships the answers of an
+    assignment it does not build on. Every ``.py`` file loses its marker lines;
+    caches and compiled files are not copied. Returns the blanked blocks (with
+    their solution lines).
 
     Raises:
         MarkerError: malformed markers, a tag naming no known assignment, or no
             block at all for ``assignment``.
     """
+    others = set(known or ()) - set(prerequisites) - {assignment}
     blanked: list[Block] = []
     shutil.copytree(src, dst, ignore=IGNORE)
     for path in sorted(dst.rglob("*.py")):
@@ -98,11 +110,11 @@ def write_student_package(src: Path, dst: Path, assignment: str,
                 raise MarkerError(
                     f"{original}:{block.begin}: unknown assignment tag(s) {unknown}; "
                     f"known assignments: {known}")
-        new_text, blocks = blank_source(text, assignment, str(original))
+        new_text, blocks = blank_source(text, assignment, str(original), others)
         if new_text != text:
             path.write_text(new_text, encoding="utf-8")
         blanked.extend(blocks)
-    if not blanked:
+    if not any(b.belongs_to(assignment) for b in blanked):
         raise MarkerError(f"no solution block belongs to {assignment!r} in {src}")
     return blanked
 
@@ -135,9 +147,15 @@ def _write_student_files(spec: Assignment, student: Path) -> None:
         shutil.copy2(spec.tests_dir / name, tests / name)
     points = {t.id: {"points": t.points, "doc": t.doc} for t in spec.tests if not t.hidden}
     (tests / "points.json").write_text(json.dumps(points, indent=2) + "\n", encoding="utf-8")
+    client = tests / STUDENT_CLIENT
+    client.mkdir()
+    (client / "__init__.py").write_text(
+        '"""How the tests reach your package: the `student` fixture (see student.py)."""\n')
+    for module in ("student.py", "worker.py"):
+        shutil.copy2(Path(__file__).with_name(module), client / module)
     shutil.copy2(Path(__file__).with_name("_student_conftest.py"), student / "conftest.py")
-    deps = _dependencies(spec.root)
-    (student / "requirements.txt").write_text("\n".join([*deps, "pytest>=7.4"]) + "\n")
+    deps = [*_dependencies(spec.root), "pytest>=7.4"]  # pytest: the self-check needs it
+    (student / "requirements.txt").write_text("\n".join(deps) + "\n")
     (student / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(
         name=spec.name, title=spec.title,
         deps=", ".join(json.dumps(d) for d in deps)), encoding="utf-8")
@@ -155,9 +173,6 @@ name = "minicnn"
 version = "0.1.0"
 requires-python = ">=3.10"
 dependencies = [{deps}]
-
-[project.optional-dependencies]
-test = ["pytest>=7.4"]
 
 [tool.setuptools.packages.find]
 include = ["minicnn*"]
@@ -327,7 +342,7 @@ def check_release(spec: Assignment, target: Path, blanked: list[Block]) -> None:
     _verdict("no solution line, marker or hidden test in the release", problems)
 
     with tempfile.TemporaryDirectory(prefix="minicnn-check-") as work:
-        ok, reason, details = Runner(student / "minicnn", work_dir=Path(work)).import_check()
+        ok, reason, details = Runner(student / "minicnn", Path(work)).import_check()
     _verdict("the release imports", [] if ok else [f"{reason}\n{details}"])
 
     outcomes, problem = run_tests(spec, spec.root, timeout=120.0)

@@ -1,18 +1,21 @@
-"""Run graded test files against a submission in isolated subprocesses.
+"""Run the graded tests of one submission, with the submission's code kept outside.
 
-Each test file runs in its own ``python -I`` subprocess whose ``sys.path`` starts
-with a private copy of the submission's ``minicnn/`` (no other ``minicnn`` is
-importable). A small pytest plugin (:mod:`._report_plugin`) streams events to a
-report file. The grader watches that file:
+Two kinds of process, two sides of a trust boundary:
 
-- a test that runs longer than ``timeout`` seconds is killed (with its whole
-  process group) and scores 0;
-- a test that kills the interpreter (``os._exit``, a segfault, ...) scores 0;
-- in both cases the file is run again without the tests already decided, so every
-  other test is still graded.
+- the **test process** (trusted): ``pytest`` on the graded test files, started
+  by the grader, with the grader's own rights. It never imports ``minicnn``
+  (``BOOT`` removes every way to): tests reach the submission only through the
+  ``student`` fixture (:mod:`.student`). A small plugin (:mod:`._report_plugin`)
+  streams one JSON line per event to a report file in a folder only the grader
+  can open;
+- the **worker** (untrusted): started by the test process (:mod:`.sandbox`,
+  :mod:`.worker`), in a folder holding a copy of the submission's ``minicnn/``
+  and nothing else, as the sandbox user when there is one.
 
-Standard library only: this module runs in the grader's process, which never
-imports the submission.
+The grader watches the report file and enforces an overall deadline: past it,
+the test process is killed and every test without a result fails. Per-test
+deadlines are kept by the test process (``student.py``), on its side of the
+pipe. Standard library only: this module runs in the grader's process.
 """
 
 from __future__ import annotations
@@ -26,187 +29,176 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .sandbox import (
+    WorkerConfig,
+    WorkerGone,
+    WorkerProcess,
+    child_pids,
+    kill_descendants,
+    user_ids,
+)
+
 PLUGIN_NAME = "_minicnn_report_plugin"
-STARTUP_GRACE = 30.0  # extra seconds for interpreter start-up and test collection
+GRADING_PACKAGE = "minicnn_grading"  # the name of this package in the test process
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache",
                                 "*.egg-info", ".ipynb_checkpoints")
+STARTUP_GRACE = 30.0  # extra seconds for the worker's start-up and the import of minicnn
+BACKSTOP = 120.0  # seconds past the per-test timeout before the test process is killed
 
-# Run by ``python -I -c``: put our folders first, make every other minicnn
-# unimportable, then hand over to pytest (or to the import check).
+# Run by ``python -I -c`` in the test process: our folders first, no minicnn
+# importable at all, then pytest.
 _BOOT = r"""
 import os, sys
 ours = sys.argv[1:4]
 del sys.argv[1:4]
-def _other_minicnn(p):
+def _holds_minicnn(p):
     return os.path.isfile(os.path.join(p or ".", "minicnn", "__init__.py"))
-sys.path[:] = ours + [p for p in sys.path if p not in ours and not _other_minicnn(p)]
+sys.path[:] = ours + [p for p in sys.path if p not in ours and not _holds_minicnn(p)]
 sys.meta_path[:] = [f for f in sys.meta_path
                     if "editable" not in getattr(f, "__module__", "") + repr(f)]
-if sys.argv[1] == "--import-check":
-    import minicnn
-    print("MINICNN_FILE=" + os.path.realpath(minicnn.__file__))
-else:
-    import pytest
-    raise SystemExit(pytest.main(sys.argv[1:]))
+from minicnn_grading.sandbox import become_subreaper, kill_descendants
+become_subreaper()
+import pytest
+try:
+    code = pytest.main(sys.argv[1:])
+finally:
+    kill_descendants()
+sys.exit(int(code))
 """
 
 
 @dataclass
 class ItemResult:
-    """The outcome of one collected test item (one parametrised case)."""
+    """One pytest item (a test function, or one case of a parametrised one)."""
 
     nodeid: str
-    outcome: str  # "passed", "failed" or "skipped"
+    outcome: str  # passed, failed, skipped
     reason: str = ""
     details: str = ""
 
 
 @dataclass
-class FileResult:
-    """Everything learnt from running one test file."""
+class RunResult:
+    """What the grader learnt from the test process."""
 
-    file: str
     items: dict[str, ItemResult] = field(default_factory=dict)
     problem: ItemResult | None = None  # applies to every test without an item result
-    runs: int = 0
     seconds: float = 0.0
 
 
 @dataclass
 class Runner:
-    """How to run tests: interpreter, submission package, time limit, user."""
+    """Where, how long and as whom the submission's code runs."""
 
     package_dir: Path  # the submission's minicnn/ folder
-    timeout: float = 60.0
-    python: str = sys.executable
-    work_dir: Path | None = None
-    run_as: str | None = None  # run the tests as this (non-root) user
+    work_dir: Path  # private to the grader (0711 when a sandbox user must reach into it)
+    timeout: float = 60.0  # seconds of the submission's time per test
+    python: str = sys.executable  # the interpreter of the workers
+    run_as: str | None = None  # run the workers as this (non-root) user
+    memory_mb: int = 2048
 
-    def _env(self, report: Path | None, package_copy: Path | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PYTHON", "PYTEST", "MINICNN_", "COV_"))}
-        env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", MPLBACKEND="Agg",
-                   OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        if report is not None:
-            env["MINICNN_GRADER_REPORT"] = str(report)
-        if package_copy is not None:
-            env["MINICNN_GRADER_PACKAGE_DIR"] = str(package_copy)
-        return env
-
-    def _prepare(self, prefix: str) -> tuple[Path, Path]:
-        """A fresh run folder with a private copy of the package; returns (run, pkg)."""
-        run_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=self.work_dir))
-        pkg_root = run_dir / "submission"
-        shutil.copytree(self.package_dir, pkg_root / "minicnn", ignore=IGNORE)
-        return run_dir, pkg_root
-
-    def _popen(self, cmd: list[str], cwd: Path, env: dict[str, str], out, err):
-        kwargs = {}
-        if self.run_as:  # drop root: the user's own uid and gid, no extra groups
-            import pwd
-
-            kwargs.update(user=self.run_as, group=pwd.getpwnam(self.run_as).pw_gid,
-                          extra_groups=[])
-        return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, start_new_session=True, **kwargs)
-
-    def _give_away(self, path: Path) -> None:
-        """Let the unprivileged test user read and write its own run folder."""
-        if not self.run_as:
-            return
-        for p in [path, *path.rglob("*")]:
-            shutil.chown(p, user=self.run_as)
+    def worker_config(self) -> WorkerConfig:
+        """A fresh worker folder: a copy of the submission's package, owned by the user."""
+        folder = Path(tempfile.mkdtemp(prefix="worker-", dir=self.work_dir))
+        # symlinks=True: a link to a file the grader can read stays a link (which the
+        # sandbox user cannot follow), instead of becoming a copy of that file.
+        shutil.copytree(self.package_dir, folder / "minicnn", ignore=IGNORE, symlinks=True)
+        uid, gid = user_ids(self.run_as) if self.run_as else (-1, -1)
+        if self.run_as:
+            for path in [folder, *folder.rglob("*")]:
+                os.chown(path, uid, gid, follow_symlinks=False)
+        return WorkerConfig(str(folder), self.python, uid, gid, self.memory_mb,
+                            nproc=256 if self.run_as else 0,
+                            startup_seconds=self.timeout + STARTUP_GRACE)
 
     def import_check(self) -> tuple[bool, str, str]:
-        """Import the submission's package in a subprocess.
+        """Start one worker and see whether it imports ``minicnn``.
 
         Returns:
             ``(ok, reason, details)``; ``reason`` is one line, ``details`` the traceback.
         """
-        run_dir, pkg_root = self._prepare("import-")
-        self._give_away(run_dir)
-        cmd = [self.python, "-I", "-B", "-c", _BOOT, str(pkg_root), str(run_dir), str(run_dir),
-               "--import-check"]
-        out_path, err_path = run_dir / "stdout.txt", run_dir / "stderr.txt"
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = self._popen(cmd, run_dir, self._env(None, None), out, err)
-            try:
-                proc.wait(self.timeout + STARTUP_GRACE)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                return (False, f"importing minicnn did not finish within "
-                        f"{self.timeout + STARTUP_GRACE:g} s (an infinite loop at import time?)",
-                        "")
-            _kill(proc)  # anything the import started and left running
-        stdout = out_path.read_text(errors="replace")
-        stderr = _tidy(err_path.read_text(errors="replace"), pkg_root)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        expected = os.path.realpath(pkg_root / "minicnn") + os.sep
-        located = [ln[len("MINICNN_FILE="):] for ln in stdout.splitlines()
-                   if ln.startswith("MINICNN_FILE=")]
-        if proc.returncode == 0 and located and located[-1].startswith(expected):
-            return True, "", ""
-        if proc.returncode == 0:
-            return False, "minicnn was not imported from the submission", stdout[-2000:]
-        return False, ("importing minicnn failed: " + _last_error_line(stderr, proc.returncode)
-                       + _where(stderr)), stderr[-6000:]
+        config = self.worker_config()
+        startup = self.timeout + STARTUP_GRACE
+        spare = child_pids()  # the caller's own subprocesses
+        worker = WorkerProcess(config)
+        try:
+            hello = worker.wait_ready(time.monotonic() + startup)
+        except WorkerGone as exc:
+            if str(exc) == "timed out":
+                return (False, f"importing minicnn did not finish within {startup:g} s (an "
+                        "infinite loop at import time?)", "")
+            return (False, f"importing minicnn crashed the Python process ({exc})",
+                    worker.captured(0, 4000))
+        finally:
+            worker.stop()
+            kill_descendants(spare=spare)
+            shutil.rmtree(config.package_parent, ignore_errors=True)
+        if hello.get("ready") is True:
+            expected = os.path.realpath(Path(config.package_parent) / "minicnn") + os.sep
+            if str(hello.get("file", "")).startswith(expected):
+                return True, "", ""
+            return False, "minicnn was not imported from the submission", ""
+        error = hello.get("error") if isinstance(hello.get("error"), dict) else {}
+        details = _tidy(str(error.get("traceback", ""))[-6000:], Path(config.package_parent))
+        reason = f"{str(error.get('type'))[:100]}: {str(error.get('message'))[:300]}"
+        return False, "importing minicnn failed: " + reason + _where(details), details
 
-    def run_file(self, test_file: Path, support_files: list[Path]) -> FileResult:
-        """Run one graded test file; rerun after a hang or crash until all are decided."""
+    def run(self, test_files: list[Path], support_files: list[Path], grading_dir: Path,
+            deadline: float) -> RunResult:
+        """Run the graded test files (in this order) until done or ``deadline``."""
         started = time.monotonic()
-        result = FileResult(test_file.name)
-        run_dir, pkg_root = self._prepare(test_file.stem + "-")
-        tests_dir = run_dir / "tests"
-        plugin_dir = run_dir / "plugin"
-        tests_dir.mkdir()
-        plugin_dir.mkdir()
-        for path in [*support_files, test_file]:
-            shutil.copy2(path, tests_dir / path.name)
-        (tests_dir / "pytest.ini").write_text(
+        result = RunResult()
+        run_dir = Path(tempfile.mkdtemp(prefix="tests-", dir=self.work_dir))  # 0700
+        lib, tests, plugin = run_dir / "lib", run_dir / "tests", run_dir / "plugin"
+        shutil.copytree(grading_dir, lib / GRADING_PACKAGE, ignore=IGNORE)
+        tests.mkdir()
+        plugin.mkdir()
+        for path in [*support_files, *test_files]:
+            shutil.copy2(path, tests / path.name)
+        (tests / "pytest.ini").write_text(
             "[pytest]\naddopts =\nmarkers =\n    points(n): points of a graded test\n")
-        shutil.copy2(Path(__file__).with_name("_report_plugin.py"),
-                     plugin_dir / f"{PLUGIN_NAME}.py")
-        self._give_away(run_dir)
-        package_copy = pkg_root / "minicnn"
-        for attempt in range(1000):
-            report = run_dir / f"report-{attempt}.jsonl"
-            deselect = [arg for nodeid in result.items for arg in ("--deselect", nodeid)]
-            cmd = [self.python, "-I", "-B", "-c", _BOOT, str(pkg_root), str(tests_dir),
-                   str(plugin_dir), test_file.name, "-p", PLUGIN_NAME, "-p", "no:cacheprovider",
-                   "-c", str(tests_dir / "pytest.ini"), "--rootdir", str(tests_dir),
-                   "-q", "--tb=short", "-W", "default", *deselect]
-            before = len(result.items)
-            problem = self._one_run(cmd, tests_dir, run_dir, report, package_copy, result)
-            result.runs += 1
-            if problem is None:
-                break
-            if len(result.items) == before:  # no progress: the file as a whole is broken
-                result.problem = problem
-                break
+        shutil.copy2(grading_dir / "_report_plugin.py", plugin / f"{PLUGIN_NAME}.py")
+        worker = self.worker_config()
+        config = run_dir / "config.json"
+        config.write_text(json.dumps({"timeout": self.timeout, "worker": asdict(worker)}))
+        report = run_dir / "report.jsonl"
+        report.touch()
+        cmd = [sys.executable, "-I", "-B", "-c", _BOOT, str(lib), str(tests), str(plugin),
+               *[p.name for p in test_files], "-p", PLUGIN_NAME, "-p", "no:cacheprovider",
+               "-c", str(tests / "pytest.ini"), "--rootdir", str(tests), "-q", "--tb=short",
+               "-W", "default"]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg",
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "MINICNN_GRADER_REPORT": str(report), "MINICNN_GRADER_CONFIG": str(config)}
+        out_path = run_dir / "output.txt"
+        spare = child_pids()  # the caller's own subprocesses
+        try:
+            self._watch(cmd, tests, env, report, out_path, result, deadline)
+        finally:
+            kill_descendants(spare=spare)
+            shutil.rmtree(worker.package_parent, ignore_errors=True)
         for item in [*result.items.values(), *([result.problem] if result.problem else [])]:
-            item.reason = _tidy(item.reason, pkg_root, tests_dir)
-            item.details = _tidy(item.details, pkg_root, tests_dir)
-        result.seconds = time.monotonic() - started
+            item.reason = _tidy(item.reason, Path(worker.package_parent), tests)
+            item.details = _tidy(item.details, Path(worker.package_parent), tests)
         shutil.rmtree(run_dir, ignore_errors=True)
+        result.seconds = time.monotonic() - started
         return result
 
-    def _one_run(self, cmd, cwd, run_dir, report, package_copy, result) -> ItemResult | None:
-        """One pytest subprocess. Returns a file-level problem, or None if it finished."""
-        report.touch()
-        if self.run_as:
-            shutil.chown(report, user=self.run_as)
-        out_path, err_path = run_dir / "stdout.txt", run_dir / "stderr.txt"
+    def _watch(self, cmd, cwd, env, report, out_path, result, deadline) -> None:
+        """Start the test process and read its events until it ends or must be killed."""
         current: str | None = None
-        finished, timed_out = False, False
-        collect_error: ItemResult | None = None
-        with open(out_path, "wb") as out, open(err_path, "wb") as err, \
-                open(report, "r", encoding="utf-8", errors="replace") as events:
-            proc = self._popen(cmd, cwd, self._env(report, package_copy), out, err)
+        finished = False
+        with open(out_path, "wb") as out, open(report, encoding="utf-8",
+                                               errors="replace") as events:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
             last_event = time.monotonic()
-            buffer = ""
+            buffer, stopped = "", None
             while True:
                 returncode = proc.poll()
                 buffer += events.read()
@@ -215,8 +207,6 @@ class Runner:
                     try:
                         event = json.loads(line)
                     except ValueError:
-                        continue
-                    if not isinstance(event, dict):
                         continue
                     last_event = time.monotonic()
                     kind, nodeid = event.get("event"), str(event.get("nodeid", ""))
@@ -228,68 +218,43 @@ class Runner:
                             nodeid, outcome if outcome in ("passed", "skipped") else "failed",
                             str(event.get("reason", "")), str(event.get("details", "")))
                         current = None
-                    elif kind == "collect_error" and collect_error is None:
-                        collect_error = ItemResult(
+                    elif kind == "collect_error" and result.problem is None:
+                        result.problem = ItemResult(
                             nodeid, "failed", "could not import the test file: "
                             + str(event.get("reason", "")), str(event.get("details", "")))
                     elif kind == "finish":
                         finished = True
                 if returncode is not None:
                     break
-                limit = self.timeout if current else self.timeout + STARTUP_GRACE
-                if time.monotonic() - last_event > limit:
-                    timed_out = True
+                now = time.monotonic()
+                if now > deadline:
+                    stopped = "not run: the grading time limit was reached"
+                elif now - last_event > self.timeout + BACKSTOP:
+                    stopped = "not run: the test process stopped responding"
+                if stopped:
                     _kill(proc)
                     break
                 time.sleep(0.02)
-            _kill(proc)  # also ends anything the tests started and left running
-        stderr = err_path.read_text(errors="replace")
-        stdout = out_path.read_text(errors="replace")
-        if collect_error is not None:
-            return collect_error
-        if timed_out:
-            if current:
-                result.items[current] = ItemResult(
-                    current, "failed", f"timed out after {self.timeout:g} s "
-                    "(an infinite loop, or far too slow)", "")
-                return ItemResult("", "failed", "timed out")
-            return ItemResult("", "failed", "timed out while starting or collecting the tests",
-                              stderr[-4000:])
-        if finished and proc.returncode in (0, 1, 5):
-            return None
-        how = _describe_exit(proc.returncode)
-        tail = (stderr.strip() or stdout.strip())[-4000:]
-        if current:
-            result.items[current] = ItemResult(
-                current, "failed", f"the test crashed the Python process ({how})"
-                + _fatal_error(stderr), tail)
-            return ItemResult("", "failed", "crashed")
-        if finished:
-            return ItemResult("", "failed", f"pytest stopped with {how}: "
-                              + _last_error_line(stdout + stderr, proc.returncode), tail)
-        return ItemResult("", "failed", f"the test process ended before any test ran ({how}): "
-                          + _last_error_line(stderr or stdout, proc.returncode), tail)
+            _kill(proc)
+        if current and current not in result.items:
+            result.items[current] = ItemResult(current, "failed", stopped or "the test did "
+                                               "not finish", "")
+        if stopped:
+            result.problem = result.problem or ItemResult("", "failed", stopped)
+        elif not finished:
+            tail = out_path.read_text(errors="replace")[-4000:]
+            result.problem = result.problem or ItemResult(
+                "", "failed", "the test process ended early: "
+                + _last_error_line(tail, proc.returncode), tail)
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    """Kill the process and its whole process group (its session, started for it)."""
+    """Kill the process and its process group."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        if proc.poll() is None:
-            proc.kill()
+        pass
     proc.wait()
-
-
-def _describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "still running"
-    if returncode < 0:
-        try:
-            return f"killed by signal {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
 
 
 def _tidy(text: str, *folders: Path) -> str:
@@ -305,13 +270,6 @@ def _where(traceback_text: str) -> str:
     return f" ({frames[-1][0]}, line {frames[-1][1]})" if frames else ""
 
 
-def _fatal_error(stderr: str) -> str:
-    for line in stderr.splitlines():
-        if line.startswith("Fatal Python error:"):
-            return ": " + line.strip()
-    return ""
-
-
 def _last_error_line(text: str, returncode: int | None) -> str:
     """The most telling line of a traceback or log (``ModuleNotFoundError: ...``)."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -319,7 +277,4 @@ def _last_error_line(text: str, returncode: int | None) -> str:
         head = line.split(":", 1)[0]
         if head.endswith(("Error", "Exception", "Interrupt", "Exit")) and " " not in head:
             return line[:300]
-    for line in reversed(lines):
-        if line.startswith("E "):
-            return line[1:].strip()[:300]
-    return (lines[-1][:300] if lines else _describe_exit(returncode))
+    return lines[-1][:300] if lines else f"exit code {returncode}"

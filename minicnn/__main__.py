@@ -287,11 +287,30 @@ def cmd_grade(args: argparse.Namespace) -> None:
         return
     if len(users) > 1:
         raise UsageError(f"--user: one user for one submission. Received: --user {args.user}")
+    unreadable = submission_problem(args.submission)
     try:
         grade(args.assignment, args.submission, results=args.results, timeout=timeout,
               deadline=deadline, run_as=users[0] if users else None)
     except SubmissionError as err:
         raise UsageError(str(err)) from None
+    if unreadable:   # the 0-point results.json is written; the exit status says it too
+        raise UsageError(f"--submission: {unreadable} (wrote a 0-point "
+                         f"{args.results or 'results.json'})")
+
+
+def submission_problem(path: str) -> str | None:
+    """Why the grader cannot find a minicnn package in ``path`` (missing, not a folder or
+    zip, empty, unsafe), or None."""
+    import tempfile
+
+    from .grading import SubmissionError
+    from .grading.grader import locate_package
+    with tempfile.TemporaryDirectory(prefix="minicnn-check-") as work:
+        try:
+            locate_package(path, Path(work))
+        except SubmissionError as err:
+            return str(err)
+    return None
 
 
 def cmd_notebooks(args: argparse.Namespace) -> None:

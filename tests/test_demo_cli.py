@@ -3,6 +3,7 @@ give one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -187,3 +188,29 @@ def test_a_broken_notebook_is_named(tmp_path, capsys):
     assert main(["notebooks", "--folder", str(tmp_path), "--execute"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "broken.ipynb' is not a readable notebook" in err, err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: tmp / "nowhere", "submission not found"),
+    (lambda tmp: tmp, "no minicnn/ package"),
+    (lambda tmp: (tmp / "notes.txt", (tmp / "notes.txt").write_text("hi"))[0],
+     "expected a folder or a .zip"),
+])
+def test_grade_an_unreadable_submission_exits_2_and_writes_zero(tmp_path, capsys, make,
+                                                                message):
+    """The 0-point results.json is still written; the exit status and one line say why."""
+    submission = make(_empty_dir(tmp_path / "upload"))
+    results = tmp_path / "results.json"
+    assert main(["grade", "--assignment", "guided_backprop", "--submission",
+                 str(submission), "--results", str(results)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if not line.startswith("warning:")]
+    assert len(errors) == 1 and errors[0].startswith("error: --submission: ")
+    assert message in errors[0] and "wrote a 0-point" in errors[0]
+    report = json.loads(results.read_text())
+    assert report["score"] == 0 and report["max_score"] == 17
+
+
+def _empty_dir(path):
+    path.mkdir()
+    return path

@@ -90,7 +90,7 @@ def machine() -> dict:
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "commit": git("rev-parse", "HEAD"),
             "uncommitted_changes": bool(git("status", "--porcelain", "--", "minicnn",
-                                            "benchmarks")),
+                                            "benchmarks", ":!benchmarks/results")),
             "python": platform.python_version(), "machine": platform.machine(),
             "processor": _cpu_model(), "cpu_count": os.cpu_count(),
             "load_average": os.getloadavg()}

@@ -13,6 +13,7 @@ sides, collects their figures and writes the record.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -47,6 +48,40 @@ def run_rounds(script: str, sides: list[str], rounds: int, args: list[str],
             print(f"  round {r + 1}/{rounds}: {side} done", file=sys.stderr, flush=True)
             time.sleep(1.0)   # let the finished side's threads and caches go quiet
     return figures
+
+
+def add_arguments(parser: argparse.ArgumentParser, repeats: int) -> None:
+    """The options every side-by-side benchmark takes (``--side`` is for its own use)."""
+    parser.add_argument("--rounds", type=int, default=3, help="processes per side")
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed steps per shape")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="BLAS / PyTorch threads for both sides (default: %(default)s)")
+    parser.add_argument("--no-torch", action="store_true", help="time minicnn only")
+    parser.add_argument("--side", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
+
+
+def side_or_rounds(args, script: str, measure: dict) -> dict[str, list[dict]] | None:
+    """With ``--side S``: run ``measure[S](repeats)`` in this process, print its figures as
+    one JSON line and return None. Otherwise run the rounds (`run_rounds`) and return them.
+    """
+    if args.side:
+        set_threads(args.threads)
+        figures = measure[args.side](args.repeats)
+        print(json.dumps({"figures": figures, "info": side_info(args.threads)}))
+        return None
+    sides = ["minicnn"] + (["torch"] if not args.no_torch and torch_installed() else [])
+    return run_rounds(script, sides, args.rounds,
+                      ["--repeats", str(args.repeats), "--threads", str(args.threads)])
+
+
+def record(name: str, args, runs: dict[str, list[dict]], results) -> dict:
+    """The JSON record of one benchmark run: its command, settings, machine, sides and
+    results."""
+    return {"benchmark": name, "command": f"python benchmarks/{name}.py "
+            + " ".join(sys.argv[1:]), "rounds": args.rounds, "repeats": args.repeats,
+            "threads": args.threads, "machine": machine(),
+            "sides": {side: rounds[0]["info"] for side, rounds in runs.items()},
+            "results": results}
 
 
 def spread(values: list[float]) -> dict:

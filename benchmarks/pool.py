@@ -14,7 +14,6 @@ to ``benchmarks/results/pool-*.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -73,25 +72,13 @@ def side_torch(repeats: int) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="processes per side")
-    parser.add_argument("--repeats", type=int, default=31, help="timed steps per shape")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="BLAS / PyTorch threads for both sides (default: %(default)s)")
-    parser.add_argument("--no-torch", action="store_true", help="time minicnn only")
-    parser.add_argument("--side", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
+    _harness.add_arguments(parser, repeats=31)
     args = parser.parse_args(argv)
-
-    if args.side:   # one side, in this process: print its figures as JSON
-        _harness.set_threads(args.threads)
-        figures = side_minicnn(args.repeats) if args.side == "minicnn" \
-            else side_torch(args.repeats)
-        print(json.dumps({"figures": figures, "info": _harness.side_info(args.threads)}))
+    runs = _harness.side_or_rounds(args, __file__,
+                                   {"minicnn": side_minicnn, "torch": side_torch})
+    if runs is None:   # this process was one side
         return
-
-    sides = ["minicnn"] + (["torch"] if not args.no_torch and _harness.torch_installed()
-                           else [])
-    runs = _harness.run_rounds(__file__, sides, args.rounds,
-                               ["--repeats", str(args.repeats), "--threads", str(args.threads)])
+    sides = list(runs)
     rows = []
     for shape, k, s in SHAPES:
         name = label(shape, k, s)
@@ -102,12 +89,7 @@ def main(argv=None) -> None:
             row["ratio"] = _harness.spread([m["figures"][name] / t["figures"][name]
                                             for m, t in zip(runs["minicnn"], runs["torch"])])
         rows.append(row)
-    record = {"benchmark": "pool", "command": "python benchmarks/pool.py "
-              + " ".join(argv if argv is not None else sys.argv[1:]),
-              "rounds": args.rounds, "repeats": args.repeats, "threads": args.threads,
-              "machine": _harness.machine(),
-              "sides": {side: runs[side][0]["info"] for side in sides}, "results": rows}
-    path = _harness.write_record("pool", record)
+    path = _harness.write_record("pool", _harness.record("pool", args, runs, rows))
 
     print(f"float32 MaxPool2D forward + backward, {args.threads} thread(s); median (min-max) "
           f"of {args.rounds} rounds, each the median of {args.repeats} steps\n")

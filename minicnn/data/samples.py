@@ -37,7 +37,14 @@ def sample_images(
         Only if ``return_indices``: ``load_fashion_mnist("test")[0][indices]``
         equals ``X``.
     """
-    with np.load(SAMPLE_IMAGES_FILE, allow_pickle=False) as npz:
+    return read_shipped_images(SAMPLE_IMAGES_FILE, return_indices)
+
+
+def read_shipped_images(path: Path, return_indices: bool = False):
+    """``(X, y)`` or ``(X, y, indices)`` from one of the package's image files: uint8
+    ``images`` (N, 28, 28) scaled to float32 (N, 1, 28, 28) in [0, 1] exactly as
+    ``load_fashion_mnist`` scales them, int64 ``labels`` and test-set ``indices``."""
+    with np.load(path, allow_pickle=False) as npz:
         images, labels, indices = npz["images"], npz["labels"], npz["indices"]
     X = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
     y = labels.astype(np.int64)

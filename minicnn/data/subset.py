@@ -24,6 +24,7 @@ from minicnn.data.fashion_mnist import (
     find_fashion_mnist,
     load_fashion_mnist,
 )
+from minicnn.data.samples import read_shipped_images
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TEST_SUBSET_FILE = ASSETS / "fashion_mnist_test_subset.npz"
@@ -50,13 +51,7 @@ def shipped_test_subset(
         Only if ``return_indices``: ``0, 1, ..., 1999``, so
         ``load_fashion_mnist("test")[0][indices]`` equals ``X``.
     """
-    with np.load(TEST_SUBSET_FILE, allow_pickle=False) as npz:
-        images, labels, indices = npz["images"], npz["labels"], npz["indices"]
-    X = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
-    y = labels.astype(np.int64)
-    if return_indices:
-        return X, y, indices.astype(np.int64)
-    return X, y
+    return read_shipped_images(TEST_SUBSET_FILE, return_indices)
 
 
 class FashionTestSet(NamedTuple):

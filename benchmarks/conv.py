@@ -1,6 +1,6 @@
 """How fast is minicnn's Conv2D (float32, forward + backward)?
 
-    python benchmarks/conv.py                    # 3 rounds, about 2 minutes on 2 cores
+    python benchmarks/conv.py                    # 3 rounds, about 1 minute on 2 cores
     python benchmarks/conv.py --rounds 5 --repeats 31
 
 One "step" is a forward pass plus the backward pass with all three gradients (dx,

@@ -1,6 +1,6 @@
 """How fast is minicnn's MaxPool2D (float32, forward + backward)?
 
-    python benchmarks/pool.py                    # 3 rounds, about 30 s on 2 cores
+    python benchmarks/pool.py                    # 3 rounds, about 45 s on 2 cores
     python benchmarks/pool.py --rounds 5 --repeats 51
 
 One "step" is ``MaxPool2D.forward`` plus ``backward`` (dx). PyTorch's step (when it

@@ -20,7 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from .layers import (
+    AdaptiveAvgPool2D,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+)
 from .npz import read_npz
 from .validation import check_output_path, check_path
 
@@ -29,7 +38,8 @@ VERSION = 1
 ARCHITECTURE_KEY = "__architecture__"
 # The layer types a file may name, so loading never runs arbitrary code.
 LAYER_TYPES = {cls.__name__: cls
-               for cls in (Conv2D, ReLU, MaxPool2D, AvgPool2D, Flatten, Dense, Dropout)}
+               for cls in (Conv2D, ReLU, MaxPool2D, AvgPool2D, AdaptiveAvgPool2D, Flatten, Dense,
+                            Dropout)}
 
 
 def architecture(model) -> dict:

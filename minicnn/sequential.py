@@ -9,7 +9,17 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import io
-from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from .layers import (
+    AdaptiveAvgPool2D,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    ReLU,
+)
 from .layers.relu import check_mode
 from .validation import (
     check_array,
@@ -24,7 +34,7 @@ from .validation import (
 
 # The prefix Sequential gives an unnamed layer: conv1, relu1, pool1, fc1, ...
 _PREFIXES = {Conv2D: "conv", ReLU: "relu", MaxPool2D: "pool", AvgPool2D: "pool",
-             Dense: "fc", Flatten: "flatten", Dropout: "dropout"}
+             AdaptiveAvgPool2D: "avgpool", Dense: "fc", Flatten: "flatten", Dropout: "dropout"}
 
 
 class Sequential:

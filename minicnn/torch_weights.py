@@ -361,6 +361,13 @@ def read_torch_weights(path, *, max_bytes: int = MAX_BYTES) -> dict[str, np.ndar
         return {name: _load(item) for name, item in items.items()}
 
 
+def read_torch_shapes(path, *, max_bytes: int = MAX_BYTES) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of a weights file's tensors (as `read_torch_weights` would
+    return them), without reading their values: what a network is can be told from
+    this before any memory goes to it (`minicnn.models.detect_architecture`)."""
+    return {name: _shape(item) for name, item in _scan(path, max_bytes).items()}
+
+
 # -- into a minicnn model ------------------------------------------------------------
 def default_names(model: Sequential, keys: list[str]) -> dict[str, str]:
     """The rule `load_torch_weights` uses when ``names`` is None.

@@ -37,14 +37,108 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     from .figures import run_demo
     output_folder(args.out, "--out")
+    if is_torch_weights(args.model) or args.images is not None or args.layer is not None:
+        return cmd_demo_photos(args)
     model = None
     if args.model is not None:
         from . import load
         model = load(args.model)
+    else:
+        print(VGG16_HINT)
     start = time.perf_counter()
     for path, what in run_demo(args.out, model=model):
         print(f"{path}\n    {what}")
     print(f"done in {time.perf_counter() - start:.1f} s")
+
+
+# -- photographs and ImageNet networks with PyTorch weights (docs/photos.md) --------------
+VGG16_HINT = ("for the lecture's photographs: get VGG-16's weights (vgg16-397923af.pth, "
+              "528 MB; torchvision keeps it in ~/.cache/torch/hub/checkpoints/, or download "
+              "https://download.pytorch.org/models/vgg16-397923af.pth by hand), then "
+              "run: python -m minicnn demo --model vgg16-397923af.pth --images DIR")
+
+
+def is_torch_weights(model: str | None) -> bool:
+    """--model names PyTorch weights (.pth, .pt, .safetensors, ...) rather than a minicnn
+    model, which is always a .npz file."""
+    return model is not None and Path(model).suffix.lower() != ".npz"
+
+
+def load_torchvision(path: str):
+    """(model, architecture) from a torchvision weights file; prints what was found."""
+    from .models import torchvision_model
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--model: no such file: {path}")
+    model, arch = torchvision_model(path)
+    print(f"{path}: {arch.name} ({model.num_parameters():,} parameters, "
+          f"{arch.widths[-1]} classes)", flush=True)
+    return model, arch
+
+
+def imagenet_names(n_classes: int) -> list[str] | None:
+    """ImageNet's class names for a 1000-class model, else None ("class k")."""
+    from .data import imagenet_classes
+    return imagenet_classes() if n_classes == 1000 else None
+
+
+def cmd_demo_photos(args: argparse.Namespace) -> None:
+    """The demo on a folder of photographs with an ImageNet network (`photo_demo`)."""
+    import time
+
+    from .data import load_imagenet_folder
+    from .figures.photos import photo_demo
+
+    if not is_torch_weights(args.model):
+        raise UsageError("--images and --layer need --model with PyTorch weights of a VGG or "
+                         "AlexNet (.pth or .safetensors), e.g. --model vgg16-397923af.pth")
+    if args.images is None:
+        raise UsageError("--model with PyTorch weights needs --images DIR, a folder of "
+                         "photographs (JPEG, PNG, ...)")
+    X, names = load_imagenet_folder(args.images)
+    model, arch = load_torchvision(args.model)
+    if args.layer is not None:
+        model.index(args.layer)   # KeyError listing the layers
+    start = time.perf_counter()
+    print(f"{len(X)} photographs from {args.images}; this takes a while for a large "
+          f"network (about a minute per photograph for VGG-16 on 2 cores)", flush=True)
+    figures = photo_demo(args.out, model, X.astype(model.dtype), names,
+                         imagenet_names(arch.widths[-1]), layer=args.layer)
+    for path, what in figures:
+        print(f"{path}\n    {what}")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+
+
+def cmd_explain_photo(args: argparse.Namespace) -> None:
+    """explain --image PHOTO --model WEIGHTS: the top class of an ImageNet network."""
+    from .data import load_imagenet_image
+    from .figures.photos import explain_photo
+
+    given = [flag for flag, value in (("--layer", args.layer), ("--neuron", args.neuron),
+                                      ("--channel", args.channel)) if value is not None]
+    if given or args.invert:
+        raise UsageError(f"{(given or ['--invert'])[0]} is for minicnn models; with PyTorch "
+                         f"weights explain shows a class (--target). For single neurons: "
+                         f"python -m minicnn demo --model {args.model} --images DIR "
+                         f"--layer NAME")
+    x = load_imagenet_image(args.image)
+    model, arch = load_torchvision(args.model)
+    names = imagenet_names(arch.widths[-1])
+    target = None
+    if args.target is not None:
+        try:
+            target = parse_class(args.target, names)
+        except UsageError:
+            named = " or an ImageNet class name" if names else ""
+            raise UsageError(f"--target must be a class index{named} (e.g. 281 or tabby). "
+                             f"Received: --target {args.target}") from None
+    modes = RELU_MODES if args.mode == "all" else (args.mode,)
+    _, top5 = explain_photo(model, x.astype(model.dtype), names, target=target, modes=modes,
+                            name=Path(args.image).name, path=args.out)
+    print("top 5: " + "; ".join(f"{c} {names[c] if names else f'class {c}'} ({p:.1%})"
+                                for c, p in top5))
+    shown = top5[0][0] if target is None else target
+    print(f"{args.out}: class {shown} ({names[shown] if names else f'class {shown}'}) under "
+          f"{', '.join(modes)}, with Grad-CAM and guided Grad-CAM")
 
 
 def parse_neuron(spec: str) -> tuple[int, ...]:
@@ -147,6 +241,8 @@ def cmd_explain(args: argparse.Namespace) -> None:
     if not out.resolve().parent.is_dir():
         raise FileNotFoundError(f"--out: the folder {str(out.parent)!r} does not exist")
 
+    if is_torch_weights(args.model):
+        return cmd_explain_photo(args)
     model = load(args.model) if args.model is not None else pretrained()
     names = list(data.FASHION_MNIST_CLASSES) if args.model is None else None
     x = load_for(model, args.image, args.invert)
@@ -350,10 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the shipped sample images under the three ReLU rules "
                                    "(classes.png, neurons.png), then what neurons look for "
                                    "and the randomisation test (top_patches.png, "
-                                   "randomization.png).")
+                                   "randomization.png). With --model WEIGHTS.pth --images DIR: "
+                                   "the same figures for photographs and a VGG or AlexNet.")
     p.add_argument("--out", default="minicnn-demo", help="output folder (default: %(default)s)")
     p.add_argument("--model", default=None,
-                   help="a model .npz for Fashion-MNIST-sized images (default: the shipped one)")
+                   help="a model .npz for Fashion-MNIST-sized images (default: the shipped "
+                        "one), or PyTorch weights of a VGG or AlexNet (.pth, .safetensors, "
+                        "e.g. vgg16-397923af.pth) with --images")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="with PyTorch weights: a folder of photographs (JPEG, PNG, ...); "
+                        "writes classes.png, neurons.png and top_patches.png for them")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="with --images: the conv layer whose neurons to show, e.g. relu9 "
+                        "(default: two thirds of the way up, relu9 for VGG-16)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("explain", help="explain one image of your own",
@@ -361,10 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "predicted class), one neuron or one feature map, under the "
                                    "three ReLU rules; writes a PNG.")
     p.add_argument("--image", required=True, help="PNG/JPEG file; resized to the model's input")
-    p.add_argument("--model", default=None, help="model .npz (default: the shipped "
-                                                 "Fashion-MNIST model)")
+    p.add_argument("--model", default=None,
+                   help="model .npz (default: the shipped Fashion-MNIST model), or PyTorch "
+                        "weights of a VGG or AlexNet (.pth, .safetensors): the photograph is "
+                        "then resized and centre-cropped to 224x224 as for ImageNet")
     p.add_argument("--target", default=None, metavar="CLASS",
-                   help="class index (or Fashion-MNIST class name); default: predicted class")
+                   help="class index (or Fashion-MNIST or ImageNet class name); default: "
+                        "predicted class")
     p.add_argument("--layer", default=None, metavar="NAME",
                    help="layer of the neuron or channel, e.g. relu3")
     p.add_argument("--neuron", default=None, metavar="C,Y,X", help="neuron of --layer")

@@ -98,6 +98,31 @@ def load_imagenet_image(path: str | os.PathLike, resize: int = 256,
         raise ValueError(f"cannot read image file {path}: {err}") from err
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def load_imagenet_folder(folder: str | os.PathLike, resize: int = 256,
+                         crop: int = 224) -> tuple[np.ndarray, list[str]]:
+    """Every photograph in ``folder`` (files ending in one of ``IMAGE_SUFFIXES``, any
+    case; not its sub-folders), sorted by name and prepared by `load_imagenet_image`.
+
+    Returns (X, names): float32 (N, 3, crop, crop) and the N file names.
+    FileNotFoundError if ``folder`` is not a folder, ValueError if it holds no image
+    or an image Pillow cannot read (naming the file).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder at {str(folder)!r} (expected a folder of "
+                                f"photographs)")
+    paths = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"the folder {str(folder)!r} holds no image: expected files ending "
+                         f"in {', '.join(IMAGE_SUFFIXES)}")
+    X = np.concatenate([load_imagenet_image(p, resize, crop) for p in paths])
+    return X, [p.name for p in paths]
+
+
 def unnormalize_imagenet(x: np.ndarray) -> np.ndarray:
     """Undo step 4 for display: (N, 3, H, W) normalized -> the same in [0, 1] (clipped)."""
     if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != 3:

@@ -131,7 +131,7 @@ def explain_photo(model: Sequential, x: np.ndarray, class_names: Sequence[str] |
         raise ValueError(f"target must be a class in [0, {n_classes - 1}] (the model has "
                          f"{n_classes} classes). Received: target={k}")
     rows, columns = rules_rows(model, x, [k], modes, explain.cam_layer(model), progress)
-    ranking = "\n".join(f"{i + 1}. {_label(c, class_names)} {p:.0%}"
+    ranking = "\n".join(f"{i + 1}. {_label(c, class_names)} {p:.1%}"
                         for i, (c, p) in enumerate(top5))
     what = "the top class" if target is None else "the chosen class"
     title = (f"{name}: why {_label(k, class_names)!r} ({what})? Gradient of its score "

@@ -5,9 +5,11 @@
 - ``beyond``: the methods beyond the lecture (`plot_top_patches`, `plot_occlusion`,
   `plot_randomization`);
 - ``demo``: `run_demo` (``python -m minicnn demo``) and `explain_image`
-  (``python -m minicnn explain``).
+  (``python -m minicnn explain``);
+- ``photos``: the same for photographs and ImageNet networks (`photos.explain_photo`,
+  `photos.photo_demo`; import them from ``minicnn.figures.photos``).
 
-Imports point one way: panels <- lecture, beyond <- demo.
+Imports point one way: panels <- lecture, beyond <- demo, photos.
 """
 
 from .beyond import beyond_figures, plot_occlusion, plot_randomization, plot_top_patches

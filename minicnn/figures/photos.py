@@ -243,7 +243,7 @@ def photo_demo(out_dir: str | os.PathLike, model: Sequential, X: np.ndarray,
     tops = [top_classes(model, shown[i:i + 1], 1)[0] for i in range(len(shown))]
     rows, columns = rules_rows(model, shown, [c for c, _ in tops], cam_layer=cam,
                                progress=progress)
-    labels = [f"{name}\n{_label(c, class_names)}\n({p:.0%})"
+    labels = [f"{name}\n{_label(c, class_names)}\n({p:.1%})"
               for name, (c, p) in zip(names, tops)]
     classes_png = out / "classes.png"
     grid(rows, columns, labels, "Why this class? Gradient of the top class score w.r.t. the "
@@ -261,9 +261,10 @@ def photo_demo(out_dir: str | os.PathLike, model: Sequential, X: np.ndarray,
     channels = busiest_channels(model, X, layer, PATCH_CHANNELS)
     k = min(6, len(X))
     patches_png = out / "top_patches.png"
-    photo_top_patches(model, X, layer, channels, k, title=f"What {layer}'s busiest feature "
-                      f"maps look for, over {len(X)} photographs (guided backprop)",
-                      path=patches_png, progress=progress)
+    title = f"Top patches of {layer}" if k < 5 else \
+        f"What {layer}'s busiest feature maps look for, over {len(X)} photographs"
+    photo_top_patches(model, X, layer, channels, k, title=title, path=patches_png,
+                      progress=progress)
 
     return [
         (classes_png, f"{len(shown)} photographs, each explained for its top class under "

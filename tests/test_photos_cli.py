@@ -193,3 +193,18 @@ def test_load_imagenet_folder_sorts_and_skips_other_files(photos):
 def test_default_layer():
     model, _ = torchvision_model(DATA / "tiny_vgg.pth")
     assert default_layer(model) == "relu2"
+
+
+def test_rules_rows_show_the_photograph_not_the_normalized_numbers(photos):
+    from minicnn.figures.photos import rules_rows
+    model, _ = torchvision_model(DATA / "tiny_vgg.pth")
+    X, _ = load_imagenet_folder(photos)
+    rows, columns = rules_rows(model, X[1:2], [2], cam_layer="relu2", progress=False)
+    assert columns[0] == "photograph" and columns[-2:] == ["Grad-CAM\n(relu2)",
+                                                           "guided Grad-CAM"]
+    first = rows[0][0]
+    assert first.shape == (224, 224, 3) and 0 <= first.min() and first.max() <= 1
+    np.testing.assert_allclose(first[112, 112] * 255, [230, 120, 40], atol=4)
+    standard, guided = rows[0][1], rows[0][3]
+    assert not np.allclose(standard, guided)            # the rules differ
+    assert rows[0][4].image is first and rows[0][4].overlay.shape == (224, 224)

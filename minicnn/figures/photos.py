@@ -54,6 +54,10 @@ def top_classes(model: Sequential, x: np.ndarray, k: int = 5) -> list[tuple[int,
     most probable first."""
     with explain.preserved_state(model):
         probs = softmax(model.forward(x).astype(np.float64))[0]
+    return _ranked(probs, k)
+
+
+def _ranked(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
     order = np.argsort(-probs, kind="stable")[:k]
     return [(int(c), float(probs[c])) for c in order]
 
@@ -124,9 +128,11 @@ def explain_photo(model: Sequential, x: np.ndarray, class_names: Sequence[str] |
     target : the class to explain; None for the most probable one
     name : what the title calls the photograph (e.g. its file name)
     """
-    top5 = top_classes(model, x, 5)
+    with explain.preserved_state(model):
+        probs = softmax(model.forward(x).astype(np.float64))[0]
+    top5 = _ranked(probs, 5)
     k = top5[0][0] if target is None else target
-    n_classes = model.forward(x).shape[-1]
+    n_classes = len(probs)
     if not 0 <= k < n_classes:
         raise ValueError(f"target must be a class in [0, {n_classes - 1}] (the model has "
                          f"{n_classes} classes). Received: target={k}")

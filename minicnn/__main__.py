@@ -99,8 +99,8 @@ def cmd_demo_photos(args: argparse.Namespace) -> None:
     if args.layer is not None:
         model.index(args.layer)   # KeyError listing the layers
     start = time.perf_counter()
-    print(f"{len(X)} photographs from {args.images}; this takes a while for a large "
-          f"network (about a minute per photograph for VGG-16 on 2 cores)", flush=True)
+    print(f"{len(X)} photographs from {args.images}; for VGG-16 this takes minutes "
+          f"(the progress bars count the maps)", flush=True)
     figures = photo_demo(args.out, model, X.astype(model.dtype), names,
                          imagenet_names(arch.widths[-1]), layer=args.layer)
     for path, what in figures:

@@ -158,6 +158,8 @@ def test_demo_with_a_chosen_layer(tmp_path, photos, capsys):
     (["--model", "{tiny}"], "needs --images DIR"),
     (["--images", "{photos}"], "--images and --layer need --model with PyTorch weights"),
     (["--model", "{tiny}", "--images", "{photos}", "--layer", "relu9"], "no layer named 'relu9'"),
+    (["--model", "{tiny}", "--images", "{photos}", "--layer", "fc1"],
+     "layer must have feature maps (a layer before the classifier, e.g. 'relu2')"),
 ])
 def test_demo_photo_bad_arguments(tmp_path, photos, capsys, args, message):
     (tmp_path / "empty").mkdir()

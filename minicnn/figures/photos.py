@@ -32,6 +32,7 @@ import numpy as np
 from .. import explain
 from ..data.imagenet import unnormalize_imagenet
 from ..explain import display
+from ..layers import Conv2D, MaxPool2D, ReLU
 from ..sequential import Sequential
 from .beyond import plot_top_patches
 from .lecture import MODE_TITLES, MODES, softmax, support_box
@@ -240,7 +241,13 @@ def photo_demo(out_dir: str | os.PathLike, model: Sequential, X: np.ndarray,
     if len(X) == 0:
         raise ValueError("photo_demo needs at least one photograph")
     layer = default_layer(model) if layer is None else layer
-    model.index(layer)   # a KeyError listing the layers
+    # the features: the convs, ReLUs and max-pools before the adaptive pool or flatten
+    end = next((i for i, lyr in enumerate(model.layers)
+                if not isinstance(lyr, (Conv2D, ReLU, MaxPool2D))), len(model.layers))
+    if layer not in model.names()[:end]:
+        model.index(layer)   # a KeyError listing the layers, if there is no such layer
+        raise ValueError(f"layer must have feature maps (a layer before the classifier, e.g. "
+                         f"{default_layer(model)!r}). Received: layer={layer!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cam = explain.cam_layer(model)

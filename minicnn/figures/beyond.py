@@ -175,7 +175,10 @@ def beyond_figures(out_dir, model: Sequential | None = None,
        figure 2);
     2. ``randomization.png``: guided backprop and the plain gradient of one sample
        image as the model's layers are re-initialised from the top (Adebayo et al.
-       2018). Guided backprop's map barely changes; the gradient's falls apart.
+       2018). Guided backprop's map changes, but far less than the gradient's: on the
+       shipped model the mean rank correlation with the trained map is about 0.85 with
+       the top layer random and 0.4 with every layer random, against about 0.3 and 0.2
+       for the gradient (printed under each row of the figure).
 
     ``model`` defaults to `minicnn.pretrained()`. The patch search runs over the first
     ``n_search`` (2,000) Fashion-MNIST test images, from the full test set when it is

@@ -213,7 +213,7 @@ def lecture_figures(out: Path, model: Sequential, images: np.ndarray,
             model, images[[i for i, _, _ in picks]], [n for _, n, _ in picks],
             row_labels=neuron_labels, path=neurons_png, show=SHOW,
             title="One neuron at a time (the lecture's recipe): gradient 1 at the neuron, "
-                  "0 at every other neuron of its layer")
+                  "0 at every other neuron of its layer (positive part, black = 0)")
 
     return [
         (classes_png, f"{len(rows)} sample images, each explained for its predicted class "

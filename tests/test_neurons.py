@@ -189,3 +189,11 @@ def test_plot_top_patches(tmp_path):
         results = [top_patches(model, X, "relu2", c, k=3) for c in (0, 1)]
     fig = plot_top_patches(results, path=tmp_path / "patches.png")
     assert len(fig.axes) == 4 * 3 and (tmp_path / "patches.png").stat().st_size > 0
+    axes = np.array(fig.axes).reshape(4, 3)
+    for r, patch_row in zip(results, axes[::2]):
+        for box, field, ax in zip(r.boxes, r.fields, patch_row):
+            # every tile is the full field; a red frame only where the field leaves the image
+            assert ax.get_images()[0].get_array().shape == tuple(field[2:] - field[:2])
+            assert len(ax.patches) == (tuple(box) != tuple(field))
+    assert any(tuple(b) != tuple(f) for r in results for b, f in zip(r.boxes, r.fields)), \
+        "the test needs a tile whose field crosses the image's border"

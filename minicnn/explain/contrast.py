@@ -119,6 +119,7 @@ def contrast(map: np.ndarray, mask: np.ndarray | None = None,
     if not where.any():
         raise ValueError("contrast: region must select at least one pixel. Received: an "
                          "all-False region")
+    on = None if mask is None else _bool_mask(mask, a.shape, "mask")
     values = a[where]
     total, peak = float(values.sum()), float(values.max())
     if peak == 0:
@@ -127,8 +128,6 @@ def contrast(map: np.ndarray, mask: np.ndarray | None = None,
     near_zero = float((values < fraction * peak).mean())
     n_top = max(1, math.ceil(top * values.size - 1e-9))
     top_mass = float(np.sort(values)[::-1][:n_top].sum() / total)
-    on_object = float("nan")
-    if mask is not None:
-        on_object = float(a[where & _bool_mask(mask, a.shape, "mask")].sum() / total)
+    on_object = float("nan") if on is None else float(a[where & on].sum() / total)
     return Contrast(near_zero=near_zero, top_mass=top_mass, on_object=on_object,
                     pixels=int(values.size))

@@ -6,6 +6,10 @@ row labels and a title, and returns a ``matplotlib.figure.Figure``; given
 renamed, so a crash never leaves half a PNG). In a notebook the figure shows when
 it is the cell's last value.
 
+`add_colorbar` adds one colour bar for panels drawn on a shared scale, and
+``SIGNED_CMAP`` / ``POSITIVE_CMAP`` are the colour conventions every figure follows
+(signed maps: white = 0 on a red-blue scale; positive parts and magnitudes: black = 0).
+
 matplotlib is imported inside the functions: ``import minicnn`` never needs it.
 The figures are built with ``Figure()`` rather than ``pyplot``, so making many
 of them in a loop keeps no global state and works without a display.

@@ -131,6 +131,20 @@ def test_occlusion_on_a_linear_model(patch, stride, starts_y, starts_x):
     np.testing.assert_allclose(got, drop_sum / count, rtol=1e-10, atol=1e-12)
 
 
+def test_occlusion_fill_mean_is_the_batch_mean_per_channel():
+    model = linear_model()
+    x = np.random.default_rng(3).random((2, 2, 9, 8))
+    x[:, 1] += 1.0                                          # channel means about 0.5 and 1.5
+    w = model["fc1"].params["W"][:, 2].reshape(2, 9, 8)
+    fill = np.array([x[:, 0].mean(), x[:, 1].mean()])[:, None, None]   # (2, 1, 1)
+    drop = (w[None] * (x - fill))[:, :, :3, :3].sum(axis=(1, 2, 3))   # the only patch at (0, 0)
+    got = occlusion(model, x, 2, patch=3, stride=3, fill="mean")
+    np.testing.assert_allclose(got[:, 0, 0], drop, rtol=1e-10)
+    with pytest.raises(ValueError, match=r'fill must be a number or "mean"\. Received: '
+                                         r"fill='median'"):
+        occlusion(model, x, 2, patch=3, stride=3, fill="median")
+
+
 def test_occlusion_batched_equals_one_place_at_a_time():
     model, x = small_cnn(), images()
     target = np.array([2, 0, 1])
@@ -194,6 +208,14 @@ def test_plot_occlusion(tmp_path):
     model, x = small_cnn(), images()
     maps = occlusion(model, x, 0, patch=4, stride=2)
     fig = plot_occlusion(x, maps, path=tmp_path / "occlusion.png")
-    assert len(fig.axes) == 3 * 3 and (tmp_path / "occlusion.png").stat().st_size > 0
+    assert len(fig.axes) == 3 * 3 + 1 and (tmp_path / "occlusion.png").stat().st_size > 0
+    # one colour bar for all images, symmetric around 0 at the largest |map|
+    bar = fig.axes[-1]
+    low, high = sorted(bar.get_ylim())
+    assert low == pytest.approx(-np.abs(maps).max()) and high == pytest.approx(np.abs(maps).max())
+    # the same drop gets the same shade in every row: panels share the scale
+    panels = [fig.axes[3 * i + 1].get_images()[0].get_array() for i in range(len(x))]
+    peak = np.unravel_index(np.abs(maps).argmax(), maps.shape)
+    assert panels[peak[0]][peak[1:]] in (0.0, 1.0)
     with pytest.raises(ValueError, match=r"maps must be \(N, H, W\)"):
         plot_occlusion(x, maps[:, :4])

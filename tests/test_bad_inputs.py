@@ -248,7 +248,7 @@ CASES = [
     ("occlusion fill=nan", lambda t: explain.occlusion(tiny(), images(), 0, fill=np.nan),
      ValueError, r"occlusion: fill must be finite\. Received: fill=nan"),
     ("occlusion fill='grey'", lambda t: explain.occlusion(tiny(), images(), 0, fill="grey"),
-     TypeError, r"occlusion: fill must be a number\. Received: fill='grey'"),
+     ValueError, r"occlusion: fill must be a number or \"mean\"\. Received: fill='grey'"),
     ("top_neurons NaN", lambda t: explain.top_neurons(tiny(), spoiled(image=0, n=1), "relu1"),
      ValueError, r"top_neurons: x must hold only finite values; image 0"),
     ("top_patches NaN", lambda t: explain.top_patches(tiny(), spoiled(), "relu1", 0, k=2),

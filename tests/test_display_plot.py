@@ -45,6 +45,24 @@ def test_abs_max_takes_the_largest_magnitude_over_channels():
     np.testing.assert_allclose(display.abs_max(g, percentile=100), [[2 / 3, 1.0]])
 
 
+def test_a_given_scale_is_shared_between_maps():
+    weak, strong = np.array([[0.0, 1.0], [-1.0, 0.5]]), np.array([[0.0, 4.0], [-4.0, 2.0]])
+    scale = display.shared_scale([weak, strong], percentile=100)
+    assert scale == 4.0                                   # the largest |g| of both maps
+    np.testing.assert_allclose(display.signed_map(weak, scale=scale),
+                               [[0.5, 0.625], [0.375, 0.5625]])   # 0.5 + 0.5 * g / 4
+    np.testing.assert_allclose(display.signed_map(strong, scale=scale), [[0.5, 1], [0, 0.75]])
+    # on its own scale the weak map would look as strong as the strong one
+    np.testing.assert_allclose(display.signed_map(weak, percentile=100),
+                               display.signed_map(strong, percentile=100))
+    np.testing.assert_allclose(display.positive_saliency(weak, scale=2.0), [[0, 0.5], [0, 0.25]])
+    np.testing.assert_allclose(display.clip_percentile(np.array([1.0, 3.0]), scale=2.0), [0.5, 1])
+    with pytest.raises(ValueError, match="scale must be None or a finite number >= 0"):
+        display.signed_map(weak, scale=-1.0)
+    with pytest.raises(ValueError, match="shared_scale needs at least one map"):
+        display.shared_scale([])
+
+
 def test_clip_percentile():
     m = np.arange(11.0)   # the 50th percentile is 5
     np.testing.assert_allclose(display.clip_percentile(m, 50), np.minimum(m / 5, 1))

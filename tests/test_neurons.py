@@ -96,19 +96,47 @@ def test_top_patches_crops_image_and_reconstruction(mode):
     result = top_patches(model, X, "relu2", 3, k=4, mode=mode, batch_size=16)
     assert len(result.indices) == len(result.patches) == len(result.reconstructions) == 4
     assert result.boxes.shape == (4, 4) and result.positions.shape == (4, 2)
-    for i, (py, px), box, patch, recon in zip(result.indices, result.positions, result.boxes,
-                                              result.patches, result.reconstructions):
+    assert result.fields.shape == (4, 4)
+    for i, (py, px), box, field, patch, recon in zip(
+            result.indices, result.positions, result.boxes, result.fields, result.patches,
+            result.reconstructions):
         top, left, bottom, right = box
         assert tuple(box) == receptive_field(model, "relu2", py, px, image_shape=(8, 8))
-        np.testing.assert_array_equal(patch, X[i, :, top:bottom, left:right])
+        assert tuple(field) == receptive_field(model, "relu2", py, px)
+        # the full field: every patch has the field's size, the image sits inside it
+        f_top, f_left, f_bottom, f_right = field
+        assert patch.shape == recon.shape == (1, f_bottom - f_top, f_right - f_left)
+        inside = (slice(None), slice(top - f_top, bottom - f_top),
+                  slice(left - f_left, right - f_left))
+        np.testing.assert_array_equal(patch[inside], X[i, :, top:bottom, left:right])
+        padding = patch.copy()
+        padding[inside] = 0
+        assert not padding.any()                     # zeros outside the image
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             full = gradient(model, X[i:i + 1], Neuron("relu2", 3, int(py), int(px)), mode=mode)
-        np.testing.assert_array_equal(recon, full[0, :, top:bottom, left:right])
+        np.testing.assert_array_equal(recon[inside], full[0, :, top:bottom, left:right])
         # everything the neuron's map shows lies inside its receptive field
         outside = full[0].copy()
         outside[:, top:bottom, left:right] = 0
         assert not outside.any()
+
+
+def test_padded_crop_fills_outside_the_image_with_zeros():
+    from minicnn.explain.neurons import padded_crop
+    image = np.arange(1, 10, dtype=np.float64).reshape(1, 3, 3)   # 1..9
+    out = padded_crop(image, (-1, 1, 2, 4))     # rows -1..1, columns 1..3
+    np.testing.assert_array_equal(out[0], [[0, 0, 0], [2, 3, 0], [5, 6, 0]])
+    np.testing.assert_array_equal(padded_crop(image, (0, 0, 3, 3)), image)
+
+
+def test_top_patches_at_the_border_have_the_full_size():
+    model, X = cnn(), dataset()
+    result = top_patches(model, X, "relu2", 3, k=len(X), batch_size=16)
+    sizes = {p.shape for p in result.patches}
+    assert len(sizes) == 1
+    clipped = [tuple(b) != tuple(f) for b, f in zip(result.boxes, result.fields)]
+    assert any(clipped), "the test needs a neuron whose field crosses the border"
 
 
 def test_top_patches_leaves_the_model_alone():
@@ -161,3 +189,11 @@ def test_plot_top_patches(tmp_path):
         results = [top_patches(model, X, "relu2", c, k=3) for c in (0, 1)]
     fig = plot_top_patches(results, path=tmp_path / "patches.png")
     assert len(fig.axes) == 4 * 3 and (tmp_path / "patches.png").stat().st_size > 0
+    axes = np.array(fig.axes).reshape(4, 3)
+    for r, patch_row in zip(results, axes[::2]):
+        for box, field, ax in zip(r.boxes, r.fields, patch_row):
+            # every tile is the full field; a red frame only where the field leaves the image
+            assert ax.get_images()[0].get_array().shape == tuple(field[2:] - field[:2])
+            assert len(ax.patches) == (tuple(box) != tuple(field))
+    assert any(tuple(b) != tuple(f) for r in results for b, f in zip(r.boxes, r.fields)), \
+        "the test needs a tile whose field crosses the image's border"

@@ -1,6 +1,17 @@
-"""The lecture notebooks run top to bottom in a fresh kernel, and render as HTML."""
+"""The lecture notebooks run top to bottom in a fresh kernel, and render as HTML.
+
+Numbers quoted in the text are printed by the code. In a markdown cell, a number
+written with a decimal point (``0.80``, ``-30.8``) or with a percent sign (``40 %``,
+``65%``) is a quoted result: it must appear, written the same way, in the text output
+of some code cell of the executed notebook (a space before ``%`` is ignored on both
+sides). Numbers inside backticks are code (arguments such as ``noise=0.15``) and are
+not checked; numbers without a decimal point or percent sign (counts, sizes, years)
+are not either. ``test_notebook_runs_without_error`` applies the check to each
+executed notebook, so it costs no extra run.
+"""
 
 import base64
+import re
 import subprocess
 import sys
 
@@ -12,6 +23,41 @@ from minicnn.data import fashion_mnist_test_set
 
 NOTEBOOKS = notebooks.find_notebooks()
 
+# a number with a percent sign, or with a decimal point, not part of a longer word/number
+QUOTED = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?\s?%|(?<![\w.])-?\d+\.\d+(?![\w.%])")
+
+
+def quoted_numbers(markdown: str) -> list[str]:
+    """The quoted results of one markdown cell, normalised (no space before ``%``)."""
+    text = re.sub(r"`[^`]*`", " ", markdown)                 # code spans are not checked
+    return [re.sub(r"\s+%", "%", q) for q in QUOTED.findall(text)]
+
+
+def printed_text(nb) -> str:
+    """Everything the code cells printed or returned as text, spaces before % removed."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif out.get("output_type") in ("execute_result", "display_data"):
+                parts.append(out.get("data", {}).get("text/plain", ""))
+    return re.sub(r"(\d)\s+%", r"\1%", "\n".join(parts))
+
+
+def numbers_not_printed(nb) -> list[tuple[int, str]]:
+    """(cell number, number) for each quoted number no code cell printed."""
+    printed = printed_text(nb)
+    missing = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for q in quoted_numbers(cell.source):
+            number = q.lstrip("-")
+            if not re.search(r"(?<![\d.])" + re.escape(number) + r"(?![\d])", printed):
+                missing.append((i, q))
+    return missing
+
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_without_error(path, monkeypatch):
@@ -20,6 +66,8 @@ def test_notebook_runs_without_error(path, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
+    assert numbers_not_printed(nb) == [], \
+        f"{path.name}: numbers quoted in markdown (cell, number) that no code cell prints"
     assert any(o.get("output_type") in ("display_data", "execute_result")
                and "image/png" in o.get("data", {})
                for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])), \
@@ -42,6 +90,24 @@ def test_notebook_is_committed_without_outputs(path):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, \
                 f"{path.name}: strip outputs before committing"
+
+
+def test_quoted_numbers_must_be_printed():
+    def notebook(markdown, printed):
+        return nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_markdown_cell(markdown),
+            nbformat.v4.new_code_cell("...", outputs=[
+                nbformat.v4.new_output("stream", name="stdout", text=printed)])])
+
+    printed = "standard: 41% near zero, total -30.8\nrho    0.80\n"
+    good = notebook("About 41 % of pixels, a total of -30.8, rho = 0.80, in 3 layers.",
+                    printed)
+    assert numbers_not_printed(good) == []
+    bad = notebook("Only 40 % of pixels, a total of 30.80, rho 0.8; `noise=0.15` is code.",
+                   printed)
+    assert numbers_not_printed(bad) == [(0, "40%"), (0, "30.80"), (0, "0.8")]
+    assert quoted_numbers("from 0.80 -> 0.43 (-30.8), 65%, 2017, 28x28, 1e-9") == \
+        ["0.80", "0.43", "-30.8", "65%"]
 
 
 def test_html_shows_tables_code_and_embedded_png():

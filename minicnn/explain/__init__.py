@@ -6,11 +6,13 @@ the target's layer, one backward pass under a ReLU rule (see ``minicnn/layers/re
 `grad_cam` and `guided_grad_cam` build on it. ``display`` turns maps into images;
 ``activations`` picks layers and neurons to explain. Beyond the lecture:
 ``attribution`` (SmoothGrad, integrated gradients, occlusion), ``neurons`` (top
-patches) and ``sanity`` (randomisation test, localisation). See docs/explain.md.
+patches), ``sanity`` (randomisation test, localisation) and ``contrast`` (how grey or
+sharp a map is, in numbers). See docs/explain.md.
 """
 
 from .activations import busiest_channels, cam_layer, conv_activations, top_neurons
 from .attribution import integrated_gradients, occlusion, smooth_grad
+from .contrast import Contrast, contrast
 from .core import (
     Channel,
     Neuron,
@@ -32,6 +34,7 @@ from .display import (
     clip_percentile,
     negative_saliency,
     positive_saliency,
+    shared_scale,
     signed_map,
     to_image,
 )
@@ -46,8 +49,9 @@ __all__ = [
     "target_gradient", "target_layer", "seed_for", "target_score", "preserved_state",
     # maps as pictures; which layers and neurons to explain
     "signed_map", "positive_saliency", "negative_saliency", "abs_max", "clip_percentile",
-    "to_image", "top_neurons", "conv_activations", "cam_layer", "busiest_channels",
+    "to_image", "shared_scale", "top_neurons", "conv_activations", "cam_layer", "busiest_channels",
     # beyond the lecture
     "smooth_grad", "integrated_gradients", "occlusion", "top_patches", "TopPatches",
     "receptive_field", "randomization_test", "localization", "spearman",
+    "contrast", "Contrast",
 ]

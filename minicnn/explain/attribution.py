@@ -204,8 +204,8 @@ def _patch_starts(size: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
-def occlusion(model: Sequential, x: np.ndarray, target, patch=8, stride=4, fill: float = 0.0,
-              batch_size: int = 256) -> np.ndarray:
+def occlusion(model: Sequential, x: np.ndarray, target, patch=8, stride=4,
+              fill: float | str = 0.0, batch_size: int = 256) -> np.ndarray:
     """Occlusion sensitivity (Zeiler & Fergus 2014): where does hiding the image hurt?
 
     A ``patch`` x ``patch`` square (all channels) slides over the image in steps of
@@ -220,8 +220,13 @@ def occlusion(model: Sequential, x: np.ndarray, target, patch=8, stride=4, fill:
     target : as for `gradient` (``f`` is the target's value, see `score`)
     patch, stride : int or (int, int)
         The patch must fit in the image.
-    fill : float
-        The value of the occluded pixels (0 is black; the dataset mean is also common).
+    fill : float or "mean"
+        The value of the occluded pixels. 0 is black -- on Fashion-MNIST the
+        background's own value, so hiding background changes nothing and cannot show
+        whether the background is evidence. ``"mean"``: the mean of ``x`` over all
+        its images and pixels, per channel (pass a whole batch, or compute a
+        dataset's mean and pass it as a number), a gray that differs from both the
+        background and the object.
     batch_size : int
         Images per forward pass.
 
@@ -231,9 +236,15 @@ def occlusion(model: Sequential, x: np.ndarray, target, patch=8, stride=4, fill:
     """
     x = _check_images(model, x, "occlusion")
     batch_size = check_int(batch_size, "batch_size")
-    if isinstance(fill, bool) or not isinstance(fill, (int, float, np.integer, np.floating)):
-        raise TypeError(f"occlusion: fill must be a number. Received: fill={fill!r}")
-    if not np.isfinite(fill):
+    if isinstance(fill, str):
+        if fill != "mean":
+            raise ValueError(f"occlusion: fill must be a number or \"mean\". "
+                             f"Received: fill={fill!r}")
+        fill = x.mean(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)[:, None, None]
+    elif isinstance(fill, bool) or not isinstance(fill, (int, float, np.integer, np.floating)):
+        raise TypeError(f"occlusion: fill must be a number or \"mean\". "
+                        f"Received: fill={fill!r}")
+    elif not np.isfinite(fill):
         raise ValueError(f"occlusion: fill must be finite. Received: fill={fill!r}")
     ph, pw = pair(patch, "patch")
     sh, sw = pair(stride, "stride")

@@ -11,12 +11,20 @@ for three channels, ready for ``plt.imshow`` (gray colormap for 2-D arrays).
 `negative_saliency`    only the negative part, as a positive map
 `abs_max`              max of ``|g|`` over channels (Simonyan et al.)
 `clip_percentile`      scale a map to [0, 1], clipping at a percentile
+`shared_scale`         one scale for several maps (the percentile of them all)
 `to_image`             an input image (C, H, W) as (H, W) or (H, W, 3)
 =====================  =====================================================
 
 Gradients are heavy-tailed: a handful of pixels can be ten times larger than the
 rest. Scaling by the 99th percentile of ``|g|`` rather than the maximum (and
 clipping what lies beyond it) keeps the rest of the map visible.
+
+Each map is scaled by its own percentile unless ``scale=`` is given: then the same
+value of ``g`` gets the same shade in every map drawn with that scale (compute it
+with `shared_scale`). Own scales show each map's pattern; a shared scale shows how
+large the maps are relative to each other. The figures draw signed maps with the
+diverging colour map ``RdBu_r`` (0.5 = zero = white, red positive, blue negative)
+and positive parts and magnitudes in gray (0 = black); see docs/explain.md.
 """
 
 from __future__ import annotations
@@ -57,12 +65,29 @@ def _scale(values: np.ndarray, percentile: float) -> float:
     return float(np.percentile(values, percentile)) if values.size else 0.0
 
 
-def clip_percentile(m: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+def _given_scale(scale) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(scale) or scale < 0:
+        raise ValueError(f"scale must be None or a finite number >= 0. Received: scale={scale!r}")
+    return float(scale)
+
+
+def shared_scale(maps, percentile: float = 99.0) -> float:
+    """One scale for several maps: the ``percentile`` of ``|g|`` over all their values
+    together. Pass it as ``scale=`` to draw the maps on one common scale."""
+    values = [np.abs(_finite_map(m)).ravel() for m in maps]
+    if not values:
+        raise ValueError("shared_scale needs at least one map")
+    return _scale(np.concatenate(values), percentile)
+
+
+def clip_percentile(m: np.ndarray, percentile: float = 99.0,
+                    scale: float | None = None) -> np.ndarray:
     """Scale a non-negative map to [0, 1]: ``min(m / p, 1)`` with ``p`` the map's
-    ``percentile``. All values at or above that percentile become 1; a map that is
-    zero everywhere stays zero. Negative values are clipped to 0."""
+    ``percentile`` (or ``scale`` when given). All values at or above ``p`` become 1; a
+    map that is zero everywhere stays zero. Negative values are clipped to 0."""
     m = np.maximum(_finite_map(m), 0)
-    p = _scale(m, percentile)
+    p = _scale(m, percentile) if scale is None else _given_scale(scale)
     if p <= 0:
         p = float(m.max())
     if p <= 0:
@@ -70,15 +95,17 @@ def clip_percentile(m: np.ndarray, percentile: float = 99.0) -> np.ndarray:
     return np.minimum(m / p, 1.0)
 
 
-def signed_map(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
-    """A signed map centred on gray: ``0.5 + 0.5 * clip(g / s, -1, 1)``.
+def signed_map(g: np.ndarray, percentile: float = 99.0,
+               scale: float | None = None) -> np.ndarray:
+    """A signed map centred on 0.5: ``0.5 + 0.5 * clip(g / s, -1, 1)``.
 
-    ``s`` is the ``percentile`` of ``|g|`` over the whole map (one scale for both
-    signs and all channels), so 0.5 means zero, 1 means ``g >= s`` and 0 means
-    ``g <= -s``. A map that is zero everywhere is uniformly gray.
+    ``s`` is ``scale`` when given, else the ``percentile`` of ``|g|`` over the whole
+    map (one scale for both signs and all channels), so 0.5 means zero, 1 means
+    ``g >= s`` and 0 means ``g <= -s``. A map that is zero everywhere is uniformly 0.5
+    (gray on a gray colour map, white on ``RdBu_r``).
     """
     g = _hwc(g)
-    s = _scale(np.abs(g), percentile)
+    s = _scale(np.abs(g), percentile) if scale is None else _given_scale(scale)
     if s <= 0:
         s = float(np.abs(g).max())
     if s <= 0:
@@ -86,9 +113,10 @@ def signed_map(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
     return 0.5 + 0.5 * np.clip(g / s, -1.0, 1.0)
 
 
-def positive_saliency(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:
+def positive_saliency(g: np.ndarray, percentile: float = 99.0,
+                      scale: float | None = None) -> np.ndarray:
     """``max(g, 0)`` scaled to [0, 1] by `clip_percentile` (channels kept)."""
-    return clip_percentile(np.maximum(_hwc(g), 0), percentile)
+    return clip_percentile(np.maximum(_hwc(g), 0), percentile, scale)
 
 
 def negative_saliency(g: np.ndarray, percentile: float = 99.0) -> np.ndarray:

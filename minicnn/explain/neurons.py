@@ -99,21 +99,40 @@ class TopPatches:
     boxes : (k, 4) int array
         Receptive-field box ``(top, left, bottom, right)`` in the image, clipped to
         it (bottom/right exclusive).
+    fields : (k, 4) int array
+        The same boxes before clipping: the neuron's full receptive field, which can
+        reach past the image's border (negative ``top``/``left``, or ``bottom``/``right``
+        beyond the image) where the conv layers pad with zeros.
     patches : list of k (C, h, w) arrays
-        ``X[index][:, top:bottom, left:right]``; boxes at the border are smaller.
+        The image inside ``fields``, zero where the field lies outside the image (the
+        zeros the conv layers' padding feeds the neuron), so every patch of a layer
+        has the same size ``h x w``; ``boxes - fields`` locates the image within it.
     reconstructions : list of k (C, h, w) arrays
-        The neuron's guided-backprop (or deconvnet) map, cropped to the same box.
+        The neuron's guided-backprop (or deconvnet) map, cropped and padded the same way.
     layer, channel, mode : the arguments, for plot titles.
     """
     indices: np.ndarray
     activations: np.ndarray
     positions: np.ndarray
     boxes: np.ndarray
+    fields: np.ndarray
     patches: list
     reconstructions: list
     layer: str = ""
     channel: int = 0
     mode: str = "guided"
+
+
+def padded_crop(image: np.ndarray, field: tuple[int, int, int, int]) -> np.ndarray:
+    """``image[:, top:bottom, left:right]`` for a box that may reach past the border of
+    the (C, H, W) ``image``: the part outside is filled with zeros."""
+    top, left, bottom, right = field
+    _, h, w = image.shape
+    out = np.zeros((image.shape[0], bottom - top, right - left), dtype=image.dtype)
+    y0, x0, y1, x1 = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+    if y1 > y0 and x1 > x0:
+        out[:, y0 - top:y1 - top, x0 - left:x1 - left] = image[:, y0:y1, x0:x1]
+    return out
 
 
 def strongest_activations(model: Sequential, X: np.ndarray, layer: str, channel: int,
@@ -164,7 +183,9 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
     Returns
     -------
     TopPatches
-        See its docstring. Each image counts once, at its strongest position.
+        See its docstring. Each image counts once, at its strongest position. Patches
+        and reconstructions cover the neuron's full receptive field, padded with zeros
+        past the image's border, so all k have the same size.
     """
     check_input(model, X, "top_patches")
     if X.ndim != 4:
@@ -187,16 +208,17 @@ def top_patches(model: Sequential, X: np.ndarray, layer: str, channel: int, k: i
                          f"{layer!r}. Received: channel={channel!r}")
     indices, activations, positions = strongest_activations(model, X, layer, channel, k,
                                                             batch_size)
-    boxes, patches, reconstructions = [], [], []
+    boxes, fields, patches, reconstructions = [], [], [], []
     for i, (py, px) in zip(indices, positions):
-        box = receptive_field(model, layer, int(py), int(px), X.shape[2:])
-        top, left, bottom, right = box
+        field = receptive_field(model, layer, int(py), int(px))
         neuron = Neuron(layer, int(channel), int(py), int(px))
         recon = gradient(model, X[i:i + 1], neuron, mode=mode)[0]
-        boxes.append(box)
-        patches.append(X[i, :, top:bottom, left:right].copy())
-        reconstructions.append(recon[:, top:bottom, left:right])
+        boxes.append(receptive_field(model, layer, int(py), int(px), X.shape[2:]))
+        fields.append(field)
+        patches.append(padded_crop(X[i], field))
+        reconstructions.append(padded_crop(recon, field))
     return TopPatches(indices=indices, activations=activations, positions=positions,
-                      boxes=np.array(boxes, dtype=np.int64).reshape(-1, 4), patches=patches,
+                      boxes=np.array(boxes, dtype=np.int64).reshape(-1, 4),
+                      fields=np.array(fields, dtype=np.int64).reshape(-1, 4), patches=patches,
                       reconstructions=reconstructions, layer=layer, channel=int(channel),
                       mode=mode)

@@ -1,6 +1,7 @@
 """Figures, drawn with matplotlib (imported only inside the functions).
 
-- ``panels``: the panel grid every figure is drawn on (`grid`, `Panel`) and `save`;
+- ``panels``: the panel grid every figure is drawn on (`grid`, `Panel`), `save`,
+  `add_colorbar`, and the colour conventions (`SIGNED_CMAP`, `POSITIVE_CMAP`);
 - ``lecture``: the three rules side by side (`compare_rules`, `compare_neurons`);
 - ``beyond``: the methods beyond the lecture (`plot_top_patches`, `plot_occlusion`,
   `plot_randomization`);
@@ -15,10 +16,11 @@ Imports point one way: panels <- lecture, beyond <- demo, photos.
 from .beyond import beyond_figures, plot_occlusion, plot_randomization, plot_top_patches
 from .demo import explain_image, run_demo
 from .lecture import MODES, compare_neurons, compare_rules, lecture_figures, support_box
-from .panels import Panel, grid, save
+from .panels import POSITIVE_CMAP, SIGNED_CMAP, Panel, add_colorbar, grid, save
 
 __all__ = [
-    "Panel", "grid", "save", "MODES", "compare_rules", "compare_neurons", "support_box",
+    "Panel", "grid", "save", "add_colorbar", "SIGNED_CMAP", "POSITIVE_CMAP",
+    "MODES", "compare_rules", "compare_neurons", "support_box",
     "lecture_figures", "plot_top_patches", "plot_occlusion", "plot_randomization",
     "beyond_figures", "run_demo", "explain_image",
 ]

@@ -24,13 +24,22 @@ from ..explain import display
 from ..layers import RELU_MODES, ReLU
 from ..sequential import Sequential
 from ..validation import check_choice
-from .panels import Panel, grid
+from .panels import SIGNED_CMAP, Panel, grid
 
 MODES = RELU_MODES
 MODE_TITLES = {"standard": "standard backprop\n(saliency)", "deconvnet": "deconvnet",
                "guided": "guided backprop"}
 DISPLAYS = {"signed": display.signed_map, "abs": display.abs_max,
             "positive": display.positive_saliency}
+
+
+def _picture(to_picture, g: np.ndarray, percentile: float):
+    """A map as a panel: signed one-channel maps on the signed colour map (white = 0),
+    the others (positive parts, magnitudes, colour images) as they are."""
+    picture = to_picture(g, percentile)
+    if to_picture is display.signed_map and picture.ndim == 2:
+        return Panel(picture, cmap=SIGNED_CMAP)
+    return picture
 
 
 def _maps(model: Sequential, x: np.ndarray, target, modes: Sequence[str]) -> dict:
@@ -49,8 +58,9 @@ def compare_rules(model: Sequential, x: np.ndarray, target, cam_layer: str | Non
     x : (N, C, H, W) images in ``model.dtype``
     target : anything `explain.gradient` takes (e.g. a class or an (N,) class array)
     cam_layer : the conv layer for Grad-CAM, or None for no Grad-CAM columns
-    show : how a gradient becomes an image: "signed" (centred on gray), "abs"
-        (max |g| over channels) or "positive" (positive part only)
+    show : how a gradient becomes an image: "signed" (white = 0, red > 0, blue < 0),
+        "abs" (max |g| over channels, black = 0) or "positive" (positive part only,
+        black = 0); each map on its own scale
     percentile : the clipping percentile of the display helpers
     """
     to_picture = DISPLAYS[check_choice(show, "show", tuple(DISPLAYS))]
@@ -63,11 +73,11 @@ def compare_rules(model: Sequential, x: np.ndarray, target, cam_layer: str | Non
     rows = []
     for i in range(len(x)):
         image = display.to_image(x[i])
-        row = [image, *(to_picture(maps[m][i], percentile) for m in modes)]
+        row = [image, *(_picture(to_picture, maps[m][i], percentile) for m in modes)]
         if cam_layer is not None:
             gray = image if image.ndim == 2 else image.mean(axis=2)
             row += [Panel(gray, overlay=cams[i]),
-                    to_picture(maps["guided Grad-CAM"][i], percentile)]
+                    _picture(to_picture, maps["guided Grad-CAM"][i], percentile)]
         rows.append(row)
     return grid(rows, columns, row_labels, title, path)
 
@@ -117,8 +127,9 @@ def compare_neurons(model: Sequential, x: np.ndarray, neurons: Sequence,
     for i, box in enumerate(boxes):
         y0, x0, y1, x1 = box if crop else whole
         image = display.to_image(x[i])
-        cells = [image[y0:y1, x0:x1], *(to_picture(maps[i][m][0][..., y0:y1, x0:x1], percentile)
-                                        for m in modes)]
+        cells = [image[y0:y1, x0:x1],
+                 *(_picture(to_picture, maps[i][m][0][..., y0:y1, x0:x1], percentile)
+                   for m in modes)]
         rows.append([Panel(image, box=box), *cells] if crop else cells)
     if row_labels is None:
         row_labels = [_neuron_label(n) for n in neurons]
@@ -202,7 +213,7 @@ def lecture_figures(out: Path, model: Sequential, images: np.ndarray,
             model, images[[i for i, _, _ in picks]], [n for _, n, _ in picks],
             row_labels=neuron_labels, path=neurons_png, show=SHOW,
             title="One neuron at a time (the lecture's recipe): gradient 1 at the neuron, "
-                  "0 at every other neuron of its layer")
+                  "0 at every other neuron of its layer (positive part, black = 0)")
 
     return [
         (classes_png, f"{len(rows)} sample images, each explained for its predicted class "
@@ -221,7 +232,7 @@ def find_silent(model: Sequential, images: np.ndarray, picks: list, chosen: list
     """Find one picked neuron that does not fire on another chosen image.
 
     Returns (index in picks, (image, neuron, label note)) or None. The note gives the
-    neuron's input to its ReLU on that image (<= 0).
+    neuron's input to its ReLU on that image (<= 0), labelled as such.
     """
     for at, (i, neuron, _) in enumerate(picks):
         k = model.index(neuron.layer)
@@ -232,5 +243,5 @@ def find_silent(model: Sequential, images: np.ndarray, picks: list, chosen: list
             x = images[j:j + 1]
             value = float(model.forward(x, until=before or neuron.layer)[(0, *neuron.position)])
             if value <= 0:
-                return at, (j, neuron, f"\nsilent here ({value:.2g})")
+                return at, (j, neuron, f"\nsilent here: ReLU input {value:.2g}")
     return None

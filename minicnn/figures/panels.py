@@ -6,6 +6,10 @@ row labels and a title, and returns a ``matplotlib.figure.Figure``; given
 renamed, so a crash never leaves half a PNG). In a notebook the figure shows when
 it is the cell's last value.
 
+`add_colorbar` adds one colour bar for panels drawn on a shared scale, and
+``SIGNED_CMAP`` / ``POSITIVE_CMAP`` are the colour conventions every figure follows
+(signed maps: white = 0 on a red-blue scale; positive parts and magnitudes: black = 0).
+
 matplotlib is imported inside the functions: ``import minicnn`` never needs it.
 The figures are built with ``Figure()`` rather than ``pyplot``, so making many
 of them in a loop keeps no global state and works without a display.
@@ -21,6 +25,10 @@ from typing import Sequence
 import numpy as np
 
 from ..io import atomic_write
+
+# The colour conventions of every figure (docs/explain.md, "Colours"):
+SIGNED_CMAP = "RdBu_r"     # signed maps: white = 0, red > 0, blue < 0, symmetric scale
+POSITIVE_CMAP = "gray"     # positive parts and magnitudes: black = 0, white = the scale
 
 
 @dataclass
@@ -114,6 +122,18 @@ def _draw(ax, panel: Panel) -> None:
         y0, x0, y1, x1 = panel.box
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
                                edgecolor="red", linewidth=1.5))
+
+
+def add_colorbar(fig, cmap: str, vmin: float, vmax: float, label: str, axes=None):
+    """Add one colour bar for ``axes`` (default: all of ``fig``'s axes) mapping
+    ``cmap`` to the values ``vmin``..``vmax`` -- the map values a panel's shades
+    stand for when it was drawn on that scale. Returns the colour bar."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    mappable = ScalarMappable(norm=Normalize(vmin=vmin, vmax=vmax), cmap=cmap)
+    axes = list(fig.axes) if axes is None else list(np.ravel(axes))
+    return fig.colorbar(mappable, ax=axes, fraction=0.03, pad=0.02, label=label)
 
 
 def save(fig, path: str | os.PathLike) -> Path:

@@ -327,17 +327,20 @@ def fool(model: Sequential, x: np.ndarray, target_class: int, *, step: float = 0
     fooled = x.copy()
     taken = 0
     with preserved_state(model):
-        scores = model.forward(fooled)
-        class_indices(target_class, 1, scores.shape[1])
-        while scores[0].argmax() != target_class and taken < max_steps:
+        while True:
+            scores = model.forward(fooled)
+            check_overflow(scores, fooled, "fool", "the model's output")
+            class_indices(target_class, 1, scores.shape[1])
+            if scores[0].argmax() == target_class or taken == max_steps:
+                break
             # -- the core step: up the gradient of the target class's score ------------
-            _, g = score_and_gradient(model, fooled, int(target_class))
+            seed = np.zeros_like(scores)
+            seed[0, target_class] = 1                   # dS_t/dscores
+            g = backprop(model, seed, model.layers[-1].name, "standard")
             fooled += step * (np.sign(g) if signed else normalized(g))
             if bounds is not None:
                 np.clip(fooled, *bounds, out=fooled)
             taken += 1
-            scores = model.forward(fooled)
-        check_overflow(scores, fooled, "fool", "the model's output")
     change = (fooled - x).astype(np.float64)
     predicted = int(scores[0].argmax())
     return Fooled(image=fooled, steps=taken, success=predicted == target_class,

@@ -182,7 +182,9 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
     3. ``x *= 1 - l2`` (L2 decay, pulling unused pixels to 0);
     4. every ``blur_every`` steps, blur with a Gaussian of ``blur_sigma`` pixels;
     5. set to 0 the pixels whose size (over channels) is in the lowest ``clip_small``
-       fraction of the image's pixels.
+       fraction of the image's pixels;
+    6. with ``bounds=(low, high)``, clip every pixel to that range (``(0, 1)`` keeps
+       a Fashion-MNIST image in the range of the training images).
 
     Parameters
     ----------
@@ -192,7 +194,7 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
         and the image does not change: target the layer before the ReLU (``conv3``
         rather than ``relu3``) or start from another ``x0``.
     shape : one image's (C, H, W); default ``model.input_shape``
-    steps, lr, l2, jitter, blur_every, blur_sigma, clip_small : see above
+    steps, lr, l2, jitter, blur_every, blur_sigma, clip_small, bounds : see above
         ``blur_every=0`` never blurs, ``jitter=0`` never shifts, ``clip_small=0``
         never clips.
     seed : int >= 0
@@ -228,7 +230,7 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
         class_indices(target, len(x), 1 << 62)   # shape and dtype; the range is checked below
     scores = []
     with preserved_state(model):
-        for _ in _progress(steps, progress, "maximize"):
+        for step in _progress(steps, progress, "maximize"):
             dy, dx = rng.integers(-jitter, jitter + 1, size=2)
             # -- the core step: up the gradient of the target's score ------------------
             score, g = score_and_gradient(model, np.roll(x, (dy, dx), axis=(2, 3)), target)
@@ -236,7 +238,7 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
             x += lr * normalized(g)
             # -- the regularisers (Yosinski et al. 2015) -------------------------------
             x *= 1 - l2
-            if blur_every and (len(scores) + 1) % blur_every == 0:
+            if blur_every and (step + 1) % blur_every == 0:
                 x = gaussian_blur(x, blur_sigma)
             if clip_small:
                 size = np.sqrt((x ** 2).sum(axis=1, keepdims=True))      # (N, 1, H, W)
@@ -244,7 +246,8 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
             if bounds is not None:
                 np.clip(x, *bounds, out=x)
             scores.append(score.astype(np.float64))
-        final, _ = score_and_gradient(model, x, target)
+        layer = target_layer(model, target)
+        final = target_score(model, target, model.forward(x, until=layer))
     check_finite(x, "the image", "maximize")
     return Maximized(image=x, scores=np.array(scores), final=final.astype(np.float64))
 

@@ -46,7 +46,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     else:
         print(VGG16_HINT)
     start = time.perf_counter()
-    for path, what in run_demo(args.out, model=model):
+    for path, what in run_demo(args.out, model=model, optimize=args.optimize):
         print(f"{path}\n    {what}")
     print(f"done in {time.perf_counter() - start:.1f} s")
 
@@ -459,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", default=None, metavar="NAME",
                    help="with --images: the conv layer whose neurons to show, e.g. relu9 "
                         "(default: two thirds of the way up, relu9 for VGG-16)")
+    p.add_argument("--optimize", action="store_true",
+                   help="also optimise the input: class visualisations, fooling images and "
+                        "layer inversion (class_images.png, fooling.png, inversion.png)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("explain", help="explain one image of your own",

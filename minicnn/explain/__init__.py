@@ -7,7 +7,8 @@ the target's layer, one backward pass under a ReLU rule (see ``minicnn/layers/re
 ``activations`` picks layers and neurons to explain. Beyond the lecture:
 ``attribution`` (SmoothGrad, integrated gradients, occlusion), ``neurons`` (top
 patches), ``sanity`` (randomisation test, localisation) and ``contrast`` (how grey or
-sharp a map is, in numbers). See docs/explain.md.
+sharp a map is, in numbers); ``optimize`` changes the image itself (class
+visualisation, fooling images, layer inversion). See docs/explain.md.
 """
 
 from .activations import busiest_channels, cam_layer, conv_activations, top_neurons
@@ -40,6 +41,7 @@ from .display import (
 )
 from .gradcam import bilinear_resize, grad_cam, guided_grad_cam
 from .neurons import TopPatches, receptive_field, top_patches
+from .optimize import Fooled, Inverted, Maximized, fool, invert, maximize
 from .sanity import localization, randomization_test, spearman
 
 __all__ = [
@@ -54,4 +56,6 @@ __all__ = [
     "smooth_grad", "integrated_gradients", "occlusion", "top_patches", "TopPatches",
     "receptive_field", "randomization_test", "localization", "spearman",
     "contrast", "Contrast",
+    # optimising the input
+    "maximize", "fool", "invert", "Maximized", "Fooled", "Inverted",
 ]

@@ -5,18 +5,21 @@
 - ``beyond``: the methods beyond the lecture (`plot_top_patches`, `plot_occlusion`,
   `plot_randomization`);
 - ``demo``: `run_demo` (``python -m minicnn demo``) and `explain_image`
-  (``python -m minicnn explain``).
+  (``python -m minicnn explain``);
+- ``explorer``: `write_explorer` (``python -m minicnn explore``), one self-contained
+  HTML page to click through neurons and the three rules' maps.
 
 Imports point one way: panels <- lecture, beyond <- demo.
 """
 
 from .beyond import beyond_figures, plot_occlusion, plot_randomization, plot_top_patches
 from .demo import explain_image, run_demo
+from .explorer import build_explorer, write_explorer
 from .lecture import MODES, compare_neurons, compare_rules, lecture_figures, support_box
 from .panels import Panel, grid, save
 
 __all__ = [
     "Panel", "grid", "save", "MODES", "compare_rules", "compare_neurons", "support_box",
     "lecture_figures", "plot_top_patches", "plot_occlusion", "plot_randomization",
-    "beyond_figures", "run_demo", "explain_image",
+    "beyond_figures", "run_demo", "explain_image", "build_explorer", "write_explorer",
 ]

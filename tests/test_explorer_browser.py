@@ -196,12 +196,22 @@ def test_explorer_in_chromium(tmp_path):
                        box=field)
             page.screenshot(path=str(artifacts / "explorer-one-rule.png"))
 
-            # 8. Grad-CAM follows the class chosen among the top classes.
+            # 8. The positive part (key P): black for zero and negative values.
+            page.keyboard.press("p")
+            page.wait_for_selector('canvas.map[data-display="positive"][data-drawn="1"]')
+            top, left, bottom, right = field
+            signed = expected_tile(model, X[1:], explain.Neuron("relu3", *third), "standard")
+            want = np.minimum(255, 2 * np.maximum(0, signed.astype(int) - 128))
+            got = ui.pixels("standard")
+            assert np.abs(got.astype(int) - want[top:bottom, left:right]).max() <= 2
+            page.keyboard.press("p")
+
+            # 9. Grad-CAM follows the class chosen among the top classes.
             ranking = np.argsort(-model.forward(X[1:])[0])
             page.click(f'#classes button[data-class="{ranking[1]}"]')
             assert page.get_attribute("#gradcam", "data-class") == str(ranking[1])
 
-            # 9. Back to three rules and to the first image with the left arrow.
+            # 10. Back to three rules and to the first image with the left arrow.
             page.keyboard.press("v")
             page.keyboard.press("z")
             page.keyboard.press("ArrowLeft")

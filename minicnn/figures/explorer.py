@@ -51,7 +51,7 @@ from ..train import check_workers, default_workers
 TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "explorer.html"
 ALL_NEURONS = 4096        # a layer with at most this many neurons shows every firing one
 TOP_CLASSES = 3           # classes listed per image, each with its Grad-CAM
-MAX_BATCH_PIXELS = 2**21  # image copies per backward pass: at most this many input values
+MAX_BATCH_PIXELS = 2**19  # image copies per backward pass: at most this many input values
 RULE_TITLES = {"standard": "standard backprop", "deconvnet": "deconvnet",
                "guided": "guided backprop"}
 

@@ -176,6 +176,27 @@ def test_page_data_matches_the_library(tiny_page):
                         assert (tile == 128).all()               # silent: exactly zero
 
 
+def test_conv_layer_without_relu_gets_every_rule_for_negative_neurons():
+    """Where a conv layer has no ReLU right after it, its feature maps are the conv's
+    output: a neuron with a negative value still has standard and guided maps."""
+    rng = np.random.default_rng(3)
+    model = Sequential([Conv2D(1, 3, 3, padding=1, rng=rng), MaxPool2D(2), ReLU(),
+                        Flatten(), Dense(3 * 5 * 5, 2, rng=rng)], input_shape=(1, 10, 10))
+    x = tiny_images(1)[:, :, :10, :10]
+    result = build_explorer(model, x, ["a"], progress=False, workers=1)
+    info = result.data["images"][0]["layers"]["conv1"]
+    assert result.data["layers"][0] == {"name": "conv1", "shape": [3, 10, 10],
+                                        "relu": False, "every": True}
+    negative = info["firing"]                       # the first neuron that does not fire
+    ch, y, xx, act, *_ = info["neurons"][negative]
+    assert act <= 0
+    for rule in RULES:
+        tile = result.maps[(0, "conv1", rule)][negative]
+        want = expected_tile(model, x, explain.Neuron("conv1", ch, y, xx), rule)
+        assert np.abs(tile.astype(int) - want).max() <= 1
+        assert rule == "deconvnet" or (tile != 128).any()
+
+
 def test_build_leaves_the_model_as_it_was(tiny_page):
     model, X, _ = tiny_page
     fresh = tiny_model()

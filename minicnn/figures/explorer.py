@@ -44,7 +44,7 @@ from .. import explain
 from ..explain import display
 from ..explain.core import check_input
 from ..io import atomic_write
-from ..layers import RELU_MODES
+from ..layers import RELU_MODES, ReLU
 from ..sequential import Sequential
 from ..train import check_workers, default_workers
 
@@ -207,11 +207,16 @@ def explain_layer(model: Sequential, x: np.ndarray, layer: str, maps: dict,
     if not neurons:
         return info
     grads = neuron_maps(model, x, firing) if firing else {}
-    if silent:   # a silent neuron's ReLU passes no gradient: only deconvnet draws one
+    if silent and isinstance(model[layer], ReLU):
+        # A silent neuron's own ReLU passes no gradient: its standard and guided maps are
+        # zero, and only the deconvnet rule (which ignores that ReLU) draws one.
         dead = neuron_maps(model, x, silent, modes=("deconvnet",))["deconvnet"]
-        for mode in RELU_MODES:
-            part = dead if mode == "deconvnet" else np.zeros_like(dead)
-            grads[mode] = np.concatenate([grads[mode], part]) if firing else part
+        rest = {mode: dead if mode == "deconvnet" else np.zeros_like(dead)
+                for mode in RELU_MODES}
+    elif silent:     # a conv layer with no ReLU after it: every rule draws something
+        rest = neuron_maps(model, x, silent)
+    for mode in RELU_MODES if silent else ():
+        grads[mode] = np.concatenate([grads[mode], rest[mode]]) if firing else rest[mode]
     for mode in RELU_MODES:
         maps[(index, layer, mode)] = tiles = signed_tiles(grads[mode])
         info["maps"][mode] = png_uri(tile_sheet(tiles, info["columns"]))
@@ -283,7 +288,7 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
         "title": title, "classes": list(class_names), "size": [height, width],
         "cam": explain.cam_layer(model), "rules": list(RELU_MODES),
         "ruleTitles": [RULE_TITLES[m] for m in RELU_MODES],
-        "layers": [{"name": layer, "shape": shapes[layer],
+        "layers": [{"name": layer, "shape": shapes[layer], "relu": isinstance(model[layer], ReLU),
                     "every": int(np.prod(shapes[layer])) <= ALL_NEURONS} for layer in layers],
         "images": [],
     }

@@ -19,7 +19,6 @@ from PIL import Image
 import minicnn
 from minicnn import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, explain
 from minicnn.data import FASHION_MNIST_CLASSES, sample_images
-from minicnn.figures import explorer
 from minicnn.figures.explorer import (
     build_explorer,
     chosen_neurons,
@@ -80,10 +79,10 @@ def test_neuron_maps_are_the_one_neuron_gradient():
     assert np.abs(maps["deconvnet"][-1]).max() > 0
 
 
-def test_chosen_neurons_small_layer_every_neuron(monkeypatch):
+def test_chosen_neurons_every_neuron():
     model, x = tiny_model(), tiny_images(1)
     out = model.forward(x, until="relu2")[0]
-    firing, silent = chosen_neurons(model, x, "relu2")
+    firing, silent = chosen_neurons(model, x, "relu2", every=True)
     acts = [out[n.position] for n in firing]
     assert all(a > 0 for a in acts) and acts == sorted(acts, reverse=True)
     assert all(out[n.position] <= 0 for n in silent)
@@ -91,11 +90,10 @@ def test_chosen_neurons_small_layer_every_neuron(monkeypatch):
     assert positions == sorted(tuple(map(int, p)) for p in np.ndindex(*out.shape))
 
 
-def test_chosen_neurons_large_layer_strongest_per_channel(monkeypatch):
-    monkeypatch.setattr(explorer, "ALL_NEURONS", 100)       # relu1 has 864 neurons
+def test_chosen_neurons_strongest_per_channel():
     model, x = tiny_model(), tiny_images(1)
     out = model.forward(x, until="relu1")[0]
-    firing, silent = chosen_neurons(model, x, "relu1")
+    firing, silent = chosen_neurons(model, x, "relu1", every=False)
     assert silent == []
     peaks = out.reshape(len(out), -1).max(axis=1)
     assert sorted(n.channel for n in firing) == [c for c in range(len(out)) if peaks[c] > 0]
@@ -137,7 +135,8 @@ def tiny_page():
 def test_page_data_matches_the_library(tiny_page):
     model, X, result = tiny_page
     data = result.data
-    assert [layer["name"] for layer in data["layers"]] == ["relu1", "relu2"]
+    assert [(layer["name"], layer["every"]) for layer in data["layers"]] == [
+        ("relu1", False), ("relu2", True)]                 # every neuron: the last layer
     assert data["cam"] == "relu2" and data["classes"] == ["cat", "dog", "eel"]
     scores = model.forward(X)
     for i, entry in enumerate(data["images"]):
@@ -156,8 +155,12 @@ def test_page_data_matches_the_library(tiny_page):
                 r, col = divmod(ch, info["fmapColumns"])
                 np.testing.assert_array_equal(fmaps[r * h:(r + 1) * h, col * w:(col + 1) * w],
                                               expect[ch])
-            assert len(info["neurons"]) == out.size          # small layers: every neuron
-            assert info["firing"] == int((out > 0).sum())
+            peaks = out.reshape(c, -1).max(axis=1)
+            if name == "relu2":                               # every neuron
+                assert len(info["neurons"]) == out.size
+                assert info["firing"] == int((out > 0).sum())
+            else:                                             # each channel's strongest
+                assert len(info["neurons"]) == info["firing"] == int((peaks > 0).sum())
             for rule in RULES:
                 sheet = decode(info["maps"][rule])
                 tiles = result.maps[(i, name, rule)]

@@ -14,11 +14,11 @@ For every image the page holds:
   (`explain.backprop` of a one-hot seed under "standard", "deconvnet", "guided") and the
   neuron's receptive field (`explain.receptive_field`).
 
-Which neurons: in a small layer (at most ``ALL_NEURONS`` neurons per image, e.g. the
-shipped model's relu3, 64 x 7 x 7) every neuron that fires (activation > 0); in a larger
-one, the strongest neuron of each feature map that fires (`explain.top_neurons`,
-Zeiler & Fergus). A neuron that does not fire needs no map: its standard and guided
-maps are exactly zero (its ReLU passes no gradient).
+Which neurons: in the last conv layer, if it is small (at most ``ALL_NEURONS`` neurons
+per image, e.g. the shipped model's relu3, 64 x 7 x 7), every neuron; in the other
+layers, the strongest neuron of each feature map that fires (`explain.top_neurons`,
+Zeiler & Fergus). A neuron of a ReLU layer that does not fire gets only its deconvnet
+map: its standard and guided maps are exactly zero (its ReLU passes no gradient).
 
 Pictures are stored as PNG data URIs: the neuron maps of one (image, layer, rule) as
 one sheet of tiles, tile ``i`` for neuron ``i`` of the layer's list, each the size of
@@ -49,7 +49,7 @@ from ..sequential import Sequential
 from ..train import check_workers, default_workers
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "explorer.html"
-ALL_NEURONS = 4096        # a layer with at most this many neurons shows every firing one
+ALL_NEURONS = 4096        # a last conv layer with at most this many neurons shows them all
 TOP_CLASSES = 3           # classes listed per image, each with its Grad-CAM
 MAX_BATCH_PIXELS = 2**19  # image copies per backward pass: at most this many input values
 RULE_TITLES = {"standard": "standard backprop", "deconvnet": "deconvnet",
@@ -96,19 +96,19 @@ def sheet_columns(n: int) -> int:
     return max(1, int(np.ceil(np.sqrt(n))))
 
 
-def chosen_neurons(model: Sequential, x: np.ndarray,
-                   layer: str) -> tuple[list[explain.Neuron], list[explain.Neuron]]:
+def chosen_neurons(model: Sequential, x: np.ndarray, layer: str,
+                   every: bool) -> tuple[list[explain.Neuron], list[explain.Neuron]]:
     """The neurons of ``layer`` the page explains for the one image ``x`` (1, C, H, W):
     ``(firing, silent)``.
 
-    In a layer with at most ``ALL_NEURONS`` neurons: every neuron that fires, strongest
-    first, and every other neuron (channel by channel, row by row), which gets only its
-    deconvnet map. In a larger layer: the strongest neuron of each feature map that
-    fires (`explain.top_neurons`), strongest first, and no silent ones.
+    With ``every``: every neuron that fires (activation > 0), strongest first, and
+    every other neuron (channel by channel, row by row). Otherwise: the strongest
+    neuron of each feature map that fires (`explain.top_neurons`), strongest first,
+    and no silent ones.
     """
     with explain.preserved_state(model):
         out = model.forward(x, until=layer)[0]                      # (C, h, w)
-    if out.size > ALL_NEURONS:
+    if not every:
         strongest = explain.top_neurons(model, x, layer, k=out.shape[0])
         return [n for n in strongest if out[n.position] > 0], []
     where = np.argwhere(out > 0)
@@ -188,16 +188,16 @@ def signed_tiles(maps: np.ndarray, percentile: float = 99.0) -> np.ndarray:
     return to_uint8(pictures)
 
 
-def explain_layer(model: Sequential, x: np.ndarray, layer: str, maps: dict,
+def explain_layer(model: Sequential, x: np.ndarray, layer: str, every: bool, maps: dict,
                   index: int) -> dict:
     """The page's data for one layer of the image ``x`` (1, C, H, W): its feature maps,
-    its explained neurons ``[channel, y, x, activation, top, left, bottom, right]``
-    (receptive field box, bottom/right exclusive) and their maps, one tile sheet per
-    rule. Fills ``maps[(index, layer, rule)]``."""
+    its explained neurons (`chosen_neurons`) as ``[channel, y, x, activation, top, left,
+    bottom, right]`` (receptive field box, bottom/right exclusive) and their maps, one
+    tile sheet per rule. Fills ``maps[(index, layer, rule)]``."""
     with explain.preserved_state(model):
         out = model.forward(x, until=layer)[0]
     sheet, columns, peak = feature_maps(out)
-    firing, silent = chosen_neurons(model, x, layer)
+    firing, silent = chosen_neurons(model, x, layer, every)
     neurons = firing + silent
     info = {"fmaps": sheet, "fmapColumns": columns, "peak": peak, "firing": len(firing),
             "neurons": [], "columns": sheet_columns(len(neurons)), "maps": {}}
@@ -223,10 +223,11 @@ def explain_layer(model: Sequential, x: np.ndarray, layer: str, maps: dict,
     return info
 
 
-def explain_image(model: Sequential, x: np.ndarray, layers: Sequence[str], cam: str | None,
+def explain_image(model: Sequential, x: np.ndarray, layers: Sequence[dict], cam: str | None,
                   maps: dict, index: int) -> dict:
     """The page's data for one image ``x`` (1, C, H, W): the image, its top classes with
-    their Grad-CAM, and `explain_layer` for each layer. Fills ``maps`` (see `Explorer`)."""
+    their Grad-CAM, and `explain_layer` for each of ``layers`` (the page's layer list:
+    dicts with "name" and "every"). Fills ``maps`` (see `Explorer`)."""
     image = display.to_image(x[0])
     probs = softmax(model.forward(x).astype(np.float64))[0]
     top = [int(k) for k in np.argsort(-probs, kind="stable")[:TOP_CLASSES]]
@@ -236,7 +237,8 @@ def explain_image(model: Sequential, x: np.ndarray, layers: Sequence[str], cam: 
         cams = explain.grad_cam(model, np.repeat(x, len(top), axis=0), np.array(top), cam)
         entry["gradcam"] = [png_uri(cam_overlay(image, c)) for c in cams]
     for layer in layers:
-        entry["layers"][layer] = explain_layer(model, x, layer, maps, index)
+        entry["layers"][layer["name"]] = explain_layer(model, x, layer["name"], layer["every"],
+                                                       maps, index)
     return entry
 
 
@@ -289,7 +291,8 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
         "cam": explain.cam_layer(model), "rules": list(RELU_MODES),
         "ruleTitles": [RULE_TITLES[m] for m in RELU_MODES],
         "layers": [{"name": layer, "shape": shapes[layer], "relu": isinstance(model[layer], ReLU),
-                    "every": int(np.prod(shapes[layer])) <= ALL_NEURONS} for layer in layers],
+                    "every": layer == layers[-1] and int(np.prod(shapes[layer])) <= ALL_NEURONS}
+                   for layer in layers],
         "images": [],
     }
     maps: dict = {}
@@ -299,7 +302,7 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
 
     def run(first: int, replica: Sequential) -> None:
         for i in range(first, len(images), workers):     # every workers-th image
-            entries[i] = explain_image(replica, images[i:i + 1], layers, data["cam"],
+            entries[i] = explain_image(replica, images[i:i + 1], data["layers"], data["cam"],
                                        maps, i)
             entries[i]["name"] = str(names[i])
             bar.update(1)

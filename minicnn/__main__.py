@@ -347,6 +347,7 @@ EXPLORE_MAX_IMAGES = 40
 def cmd_explore(args: argparse.Namespace) -> None:
     """Write the explorer page (see `minicnn.figures.explorer`) for the shipped sample
     images or the image files of --images DIR."""
+    import tempfile
     import time
 
     from . import data, load, pretrained
@@ -360,6 +361,12 @@ def cmd_explore(args: argparse.Namespace) -> None:
         raise UsageError(f"--out must be a file name ending in .html. Received: --out {args.out}")
     if not out.resolve().parent.is_dir():
         raise UsageError(f"--out: the folder {str(out.parent)!r} does not exist")
+    try:   # find out now, not after a minute of building
+        with tempfile.TemporaryFile(dir=out.resolve().parent):
+            pass
+    except OSError as err:
+        raise UsageError(f"--out: cannot write into the folder {str(out.parent)!r} "
+                         f"({err.strerror})") from None
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1. Received: --workers {args.workers}")
     model = load(args.model) if args.model is not None else pretrained()

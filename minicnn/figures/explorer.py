@@ -33,6 +33,7 @@ import copy
 import io
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,8 +301,12 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
     workers = min(workers, len(images))
     entries: list = [None] * len(images)
 
+    stop = threading.Event()   # set when one worker fails or the user presses Ctrl-C
+
     def run(first: int, replica: Sequential) -> None:
         for i in range(first, len(images), workers):     # every workers-th image
+            if stop.is_set():
+                return
             entries[i] = explain_image(replica, images[i:i + 1], data["layers"], data["cam"],
                                        maps, i)
             entries[i]["name"] = str(names[i])
@@ -314,8 +319,12 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
             ThreadPoolExecutor(workers) as pool:
         jobs = [pool.submit(run, w, copy.deepcopy(model) if w else model)
                 for w in range(workers)]
-        for job in jobs:
-            job.result()                                   # raises a worker's error here
+        try:
+            for job in jobs:
+                job.result()                               # raises a worker's error here
+        except BaseException:
+            stop.set()                                     # the others stop after their image
+            raise
     data["images"] = entries
     return Explorer(data, maps)
 

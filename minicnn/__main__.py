@@ -1,4 +1,5 @@
-"""Command line: ``python -m minicnn {demo,explain,train,assignment,grade,notebooks} --help``.
+"""Command line: ``python -m minicnn COMMAND --help`` for demo, explain, explore, train,
+assignment, grade and notebooks.
 
 Each subcommand is a short function that checks its arguments and calls the
 library; every command-line value (``--neuron 5,3,3``, ``--target sneaker``, ...) is
@@ -435,6 +436,83 @@ def cmd_notebooks(args: argparse.Namespace) -> None:
             print(f"  wrote {out}")
 
 
+# `explore`: image files it reads from --images DIR, and at most how many (page size).
+EXPLORE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+EXPLORE_MAX_IMAGES = 40
+
+
+def cmd_explore(args: argparse.Namespace) -> None:
+    """Write the explorer page (see `minicnn.figures.explorer`) for the shipped sample
+    images or the image files of --images DIR."""
+    import tempfile
+    import time
+
+    from . import data, load, pretrained
+    from .figures.explorer import write_explorer
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(f"--out must be a file name ending in .html, but {args.out!r} is a "
+                         f"folder. Received: --out {args.out}")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--out must be a file name ending in .html. Received: --out {args.out}")
+    if not out.resolve().parent.is_dir():
+        raise UsageError(f"--out: the folder {str(out.parent)!r} does not exist")
+    try:   # find out now, not after a minute of building
+        with tempfile.TemporaryFile(dir=out.resolve().parent):
+            pass
+    except OSError as err:
+        raise UsageError(f"--out: cannot write into the folder {str(out.parent)!r} "
+                         f"({err.strerror})") from None
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1. Received: --workers {args.workers}")
+    model = load(args.model) if args.model is not None else pretrained()
+    class_names = list(data.FASHION_MNIST_CLASSES) if args.model is None else None
+    if args.images is None:
+        X, y = data.sample_images()
+        names = [data.FASHION_MNIST_CLASSES[k] for k in y]
+        if model.input_shape not in (None, tuple(X.shape[1:])):
+            raise UsageError(f"the sample images are 1x28x28 Fashion-MNIST images, but the "
+                             f"model takes {'x'.join(map(str, model.input_shape))}; give "
+                             f"--images DIR")
+        X = (1 - X if args.invert else X).astype(model.dtype)
+        what = "the shipped sample images"
+    else:
+        X, names = explore_images(model, args.images, args.invert)
+        what = args.images
+    source = "the shipped Fashion-MNIST model" if args.model is None else Path(args.model).name
+    start = time.perf_counter()
+    write_explorer(out, model, X, names, class_names, workers=args.workers,
+                   title=f"minicnn explorer: {source}, {what}")
+    megabytes = out.stat().st_size / 1e6
+    print(f"wrote {out} ({megabytes:.1f} MB, {len(X)} images) in "
+          f"{time.perf_counter() - start:.1f} s; open it in a web browser (it needs no network)")
+
+
+def explore_images(model, folder: str, invert: bool):
+    """The image files of ``folder`` (sorted by name) as one batch fitting ``model``, and
+    their file names."""
+    import numpy as np
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise UsageError(f"--images must be a folder of image files. Received: --images "
+                         f"{folder}")
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.suffix.lower() in EXPLORE_SUFFIXES)
+    if not files:
+        raise UsageError(f"--images: {folder!r} holds no image files "
+                         f"({', '.join(EXPLORE_SUFFIXES)})")
+    if len(files) > EXPLORE_MAX_IMAGES:
+        raise UsageError(f"--images: the page holds at most {EXPLORE_MAX_IMAGES} images; "
+                         f"{folder!r} has {len(files)}. Received: --images {folder}")
+    images = [load_for(model, f, invert) for f in files]
+    if len({x.shape for x in images}) > 1:
+        raise UsageError("--images: the files have different sizes and the model does not "
+                         "state its input size; resize them to one size first")
+    return np.concatenate(images), [f.name for f in files]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m minicnn",
@@ -556,6 +634,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", help="notebook folder (default: the repo's notebooks/)")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
     p.set_defaults(func=cmd_notebooks)
+
+    p = sub.add_parser("explore", help="write one HTML page to click through neurons and "
+                       "the three rules' maps",
+                       description="Write one self-contained HTML page (no server, no "
+                                   "network) for the lecture hall: choose an image and a "
+                                   "layer, click a neuron, and see its maps under standard "
+                                   "backprop, deconvnet and guided backprop, its receptive "
+                                   "field, and Grad-CAM for the top classes. Everything is "
+                                   "computed before the page is written.")
+    p.add_argument("--out", required=True, metavar="HTML", help="where to write the page "
+                   "(a file name ending in .html)")
+    p.add_argument("--model", default=None, help="model .npz (default: the shipped "
+                                                 "Fashion-MNIST model)")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help=f"a folder of image files (at most {EXPLORE_MAX_IMAGES}), resized to "
+                        f"the model's input (default: the 10 shipped sample images)")
+    p.add_argument("--invert", action="store_true",
+                   help="use 1 - pixel (Fashion-MNIST shows light clothes on black)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="images explained at the same time (default: the CPU cores, at "
+                        "most 4)")
+    p.set_defaults(func=cmd_explore)
     return parser
 
 

@@ -174,7 +174,7 @@ def test_demo_photo_bad_arguments(tmp_path, photos, capsys, args, message):
 
 def test_demo_without_a_model_says_once_how_to_get_vgg16(tmp_path, capsys, monkeypatch):
     import minicnn.figures
-    monkeypatch.setattr(minicnn.figures, "run_demo", lambda out, model=None: [])
+    monkeypatch.setattr(minicnn.figures, "run_demo", lambda out, model=None, optimize=False: [])
     assert main(["demo", "--out", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     hints = [line for line in lines if "vgg16-397923af.pth" in line]

@@ -174,6 +174,14 @@ def test_double_hidden(student):
 }
 
 
+RUBRIC = """\
+# Rubric (instructors only)
+
+Model answer: add is commutative, so the order of a and b never matters.
+| 1 | correct |
+"""
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
@@ -187,6 +195,7 @@ def make_fake_source(root: Path) -> Path:
         "minicnn/__init__.py": "from .ops import add, double, triple\n",
         "minicnn/ops.py": FAKE_OPS,
         "assignments/fake/README.md": "# Fake\nImplement `add` and `double`.\n",
+        "assignments/fake/instructor/rubric.md": RUBRIC,
         "assignments/fake/starter.ipynb": json.dumps(
             {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
         "assignments/fake/assignment.json": json.dumps({
@@ -297,12 +306,32 @@ def test_leak_check_finds_solution_marker_and_hidden_test(fake_build, fake_sourc
     shutil.copytree(fake_build / "student", student)
     blanked = write_student_package(fake_source / "minicnn", tmp_path / "pkg", "fake")
     assert leaks(student, spec, blanked) == []
-    (student / "notes.md").write_text("    # END SOLUTION\n    return a + b\n")
+    (student / "notes.md").write_text("    # END SOLUTION\n    return a + b\n"
+                                      "| 1 | correct |\n")
     shutil.copy(fake_source / "tests/autograder/fake/test_hidden_ops.py", student / "x.py")
     found = leaks(student, spec, blanked)
     assert "notes.md:1: marker line '# END SOLUTION'" in found
     assert "notes.md:2: solution line 'return a + b'" in found
     assert "x.py: a copy of a hidden test" in found
+    assert not [f for f in found if "instructor" in f]  # a short table row may occur anywhere
+
+
+def test_leak_check_finds_the_instructors_answers(fake_build, fake_source, tmp_path):
+    """A model answer pasted into the notebook, or the rubric copied into the release,
+    stops the build; the real build ships neither."""
+    spec = load_assignment("fake", fake_source)
+    student = tmp_path / "student"
+    shutil.copytree(fake_build / "student", student)
+    assert not (student / "instructor").exists()
+    blanked = write_student_package(fake_source / "minicnn", tmp_path / "pkg", "fake")
+    answer = "Model answer: add is commutative, so the order of a and b never matters."
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": [answer]}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (student / "starter.ipynb").write_text(json.dumps(notebook))
+    shutil.copytree(fake_source / "assignments/fake/instructor", student / "instructor")
+    found = leaks(student, spec, blanked)
+    assert f"starter.ipynb:1: a line of the instructor's files {answer[:60]!r}" in found
+    assert "instructor/rubric.md: an instructor's file" in found
 
 
 def test_student_release_runs_pytest_with_score_table(fake_build):

@@ -6,7 +6,8 @@ the target's layer, one backward pass under a ReLU rule (see ``minicnn/layers/re
 `grad_cam` and `guided_grad_cam` build on it. ``display`` turns maps into images;
 ``activations`` picks layers and neurons to explain. Beyond the lecture:
 ``attribution`` (SmoothGrad, integrated gradients, occlusion), ``neurons`` (top
-patches) and ``sanity`` (randomisation test, localisation). See docs/explain.md.
+patches) and ``sanity`` (randomisation test, localisation); ``optimize`` changes the
+image itself (class visualisation, fooling images, layer inversion). See docs/explain.md.
 """
 
 from .activations import busiest_channels, cam_layer, conv_activations, top_neurons
@@ -38,6 +39,7 @@ from .display import (
 )
 from .gradcam import bilinear_resize, grad_cam, guided_grad_cam
 from .neurons import TopPatches, receptive_field, top_patches
+from .optimize import Fooled, Inverted, Maximized, fool, invert, maximize
 from .sanity import localization, randomization_test, spearman
 
 __all__ = [
@@ -52,4 +54,6 @@ __all__ = [
     # beyond the lecture
     "smooth_grad", "integrated_gradients", "occlusion", "top_patches", "TopPatches",
     "receptive_field", "randomization_test", "localization", "spearman",
+    # optimising the input
+    "maximize", "fool", "invert", "Maximized", "Fooled", "Inverted",
 ]

@@ -73,8 +73,11 @@ def score_and_gradient(model: Sequential, x: np.ndarray, target) -> tuple[np.nda
     check_overflow(out, x, "explain", f"the output of layer {layer!r}")
     score = target_score(model, target, out)
     if isinstance(target, Neuron):
+        # BEGIN SOLUTION guided_backprop
+        # HINT: the same seed as your neuron_gradient (part 2)
         seed = np.zeros_like(out)
         seed[(slice(None), *target.position)] = 1
+        # END SOLUTION
     else:
         seed = seed_for(model, target, out)
     return score, backprop(model, seed, layer, "standard")
@@ -231,9 +234,12 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
         for _ in _progress(steps, progress, "maximize"):
             dy, dx = rng.integers(-jitter, jitter + 1, size=2)
             # -- the core step: up the gradient of the target's score ------------------
+            # BEGIN SOLUTION guided_backprop
+            # HINT: steps 1 and 2 of the docstring; keep the score for the history below
             score, g = score_and_gradient(model, np.roll(x, (dy, dx), axis=(2, 3)), target)
             g = np.roll(g, (-dy, -dx), axis=(2, 3))
             x += lr * normalized(g)
+            # END SOLUTION
             # -- the regularisers (Yosinski et al. 2015) -------------------------------
             x *= 1 - l2
             if blur_every and (len(scores) + 1) % blur_every == 0:
@@ -331,8 +337,11 @@ def fool(model: Sequential, x: np.ndarray, target_class: int, *, step: float = 0
         class_indices(target_class, 1, scores.shape[1])
         while scores[0].argmax() != target_class and taken < max_steps:
             # -- the core step: up the gradient of the target class's score ------------
+            # BEGIN SOLUTION guided_backprop
+            # HINT: one step of the docstring's formula, in place on fooled (signed or not)
             _, g = score_and_gradient(model, fooled, int(target_class))
             fooled += step * (np.sign(g) if signed else normalized(g))
+            # END SOLUTION
             if bounds is not None:
                 np.clip(fooled, *bounds, out=fooled)
             taken += 1

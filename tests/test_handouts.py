@@ -112,7 +112,7 @@ def test_guided_backprop_handout_states_the_real_points():
     rows = re.findall(r"^\| (\d)\. [^|]+\|[^|]+\|[^|]+\| (\d+) \+ (\d+) \|", text, re.M)
     assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5]
     for (number, visible, hidden), part in zip(rows, GUIDED_PARTS):
-        tests = [t for t in spec.tests if t.id.split("::")[0].endswith(f"_{part}.py")]
+        tests = [t for t in spec.tests if t.id.split("::")[0].endswith(f"_part{number}_{part}.py")]
         assert tests, part
         assert (float(visible), float(hidden)) == (
             sum(t.points for t in tests if not t.hidden),
@@ -120,8 +120,8 @@ def test_guided_backprop_handout_states_the_real_points():
     assert f"**{spec.max_score:g} autograded" in text
     hidden = sum(t.points for t in spec.tests if t.hidden)
     assert f"hidden tests ({hidden:g} of the {spec.max_score:g} points)" in text
-    for part in GUIDED_PARTS:
-        assert f"test_visible_{part}.py" in text or f"`_{part}`" in text
+    for number, part in enumerate(GUIDED_PARTS, 1):
+        assert f"test_visible_part{number}_{part}.py" in text
 
 
 def test_every_assignment_has_a_handout_and_a_notebook():

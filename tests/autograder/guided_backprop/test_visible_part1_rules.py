@@ -1,6 +1,6 @@
 """Part 1, visible tests: the deconvnet and guided ReLU backward rules.
 
-Run them with `python -m pytest tests/test_visible_rules.py`. `x` is the ReLU's
+Run them with `python -m pytest tests/test_visible_part1_rules.py`. `x` is the ReLU's
 forward input and `g` the gradient arriving from above. Your code is reached through
 the `student` fixture: `student.layers.relu_backward(...)` is
 `minicnn.layers.relu_backward(...)` of your package.

@@ -3,7 +3,7 @@
 The core step of `maximize` climbs the gradient of the target's score, divided by its
 root mean square (RMS). For a linear model ``scores = flatten(x) @ W + b`` that
 gradient is column c of W, so one step can be checked by hand. Run them with
-`python -m pytest tests/test_visible_visualize.py`.
+`python -m pytest tests/test_visible_part4_visualize.py`.
 """
 
 import numpy as np

@@ -3,7 +3,7 @@
 `backprop` carries a seed (the gradient on one layer's output) down to the image, or
 to the output of layer `stop`; `neuron_gradient` keeps one neuron, zeroes every other
 neuron of its layer, and backpropagates that. Run them with
-`python -m pytest tests/test_visible_neuron.py`.
+`python -m pytest tests/test_visible_part2_neuron.py`.
 """
 
 import numpy as np

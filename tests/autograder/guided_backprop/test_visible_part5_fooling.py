@@ -3,7 +3,7 @@
 Each step climbs the gradient of the target class's score until the model predicts
 that class. For a linear model ``scores = flatten(x) @ W + b`` that gradient is
 column t of W, so the steps can be followed by hand. Run them with
-`python -m pytest tests/test_visible_fooling.py`.
+`python -m pytest tests/test_visible_part5_fooling.py`.
 """
 
 import numpy as np

@@ -2,7 +2,7 @@
 
 For a linear model ``scores = flatten(x) @ W + b`` the gradient of class c's score on
 the image is column c of W, so every expected value here can be checked by hand. Run
-them with `python -m pytest tests/test_visible_saliency.py`.
+them with `python -m pytest tests/test_visible_part3_saliency.py`.
 """
 
 import numpy as np

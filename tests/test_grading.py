@@ -799,6 +799,59 @@ def test_tests_catch_real_mistakes_and_only_those(tmp_path, mistake):
     assert failed == expected
 
 
+GUIDED_MISTAKES = {
+    "the guided rule forgets g > 0": (
+        "layers/relu.py", "    return dout * ((x > 0) & (dout > 0))\n",
+        "    return dout * (x > 0)\n",
+        {"test_guided_rule", "test_relu_layer_uses_its_mode", "test_rules_on_random_arrays",
+         "test_neuron_through_a_network", "test_guided_backprop_of_a_class_score"}),
+    "backprop also runs the stop layer's backward": (
+        "explain/core.py", "            last = model.index(stop) + 1 if stop is not None else 0\n",
+        "            last = model.index(stop) if stop is not None else 0\n",
+        {"test_backprop_stops_at_a_layer", "test_neuron_through_a_network"}),
+    "the neuron seed only for the first image (visible tests use one image)": (
+        "explain/core.py", "    seed[(slice(None), *neuron.position)] = 1\n",
+        "    seed[(0, *neuron.position)] = 1\n",
+        {"test_neuron_batch_images_are_independent", "test_neuron_of_a_dense_layer",
+         "test_neuron_through_a_network"}),
+    "class saliency under the guided rule": (
+        "explain/core.py", "    g = saliency(model, x, target)\n",
+        "    g = guided_backprop(model, x, target)\n",
+        {"test_class_saliency_matches_numerical",
+         "test_class_saliency_is_the_true_gradient_whatever_the_relu_mode"}),
+    "maximize does not shift the gradient back": (
+        "explain/optimize.py", "            g = np.roll(g, (-dy, -dx), axis=(2, 3))\n", "",
+        {"test_jittered_step_is_shifted_back"}),
+    "fool's signed step is normalised instead": (
+        "explain/optimize.py",
+        "            fooled += step * (np.sign(g) if signed else normalized(g))\n",
+        "            fooled += step * normalized(g)\n",
+        {"test_signed_steps"}),
+}
+
+
+@pytest.mark.parametrize("mistake", list(GUIDED_MISTAKES))
+def test_guided_backprop_tests_catch_real_mistakes(tmp_path, mistake):
+    """One mistake a student could make in guided_backprop: exactly the graded tests
+    about it fail (run in-process, as a student's own pytest does, to keep this quick)."""
+    file, old, new, expected = GUIDED_MISTAKES[mistake]
+    shutil.copytree(REPO / "minicnn", tmp_path / "minicnn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "tests/autograder", tmp_path / "tests/autograder",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / "minicnn" / file
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
+                           "tests/autograder/guided_backprop"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    failed = {line.split("::")[1].split(" ")[0].split("[")[0]
+              for line in proc.stdout.splitlines() if line.startswith("FAILED")}
+    assert failed == expected, proc.stdout[-3000:]
+
+
 def test_grade_leaves_the_callers_own_subprocesses_alone(fake_source, tmp_path):
     """grade() kills what the grading started, not the caller's other children, and
     gives back the subreaper setting it found."""

@@ -42,7 +42,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         from . import load
         model = load(args.model)
     start = time.perf_counter()
-    for path, what in run_demo(args.out, model=model):
+    for path, what in run_demo(args.out, model=model, optimize=args.optimize):
         print(f"{path}\n    {what}")
     print(f"done in {time.perf_counter() - start:.1f} s")
 
@@ -354,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="minicnn-demo", help="output folder (default: %(default)s)")
     p.add_argument("--model", default=None,
                    help="a model .npz for Fashion-MNIST-sized images (default: the shipped one)")
+    p.add_argument("--optimize", action="store_true",
+                   help="also optimise the input: class visualisations, fooling images and "
+                        "layer inversion (class_images.png, fooling.png, inversion.png)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("explain", help="explain one image of your own",

@@ -329,3 +329,37 @@ def test_invert_bad_inputs(kwargs, error, match):
             layer.params["b"][...] = 0
     with pytest.raises(error, match=match):
         explain.invert(model, kwargs.pop("x"), kwargs.pop("layer"), **QUIET, **kwargs)
+
+
+# -- figures ------------------------------------------------------------------------------------
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_optimize_figures_on_a_small_28x28_model(tmp_path):
+    from minicnn.figures import optimize_figures
+
+    rng = np.random.default_rng(0)
+    model = Sequential([Conv2D(1, 2, 3, padding=1, rng=rng), ReLU(), MaxPool2D(4),
+                        Flatten(), Dense(2 * 7 * 7, 10, rng=rng)], input_shape=(1, 28, 28))
+    written = optimize_figures(tmp_path, model=model)
+    assert [path.name for path, _ in written] == ["class_images.png", "fooling.png",
+                                                  "inversion.png"]
+    for path, what in written:
+        assert path.read_bytes()[:8] == PNG and what
+    assert "relu1" in written[2][1]
+
+
+def test_plot_fooling_needs_one_result_per_image():
+    from minicnn.figures import plot_fooling
+
+    model = tiny_cnn()
+    x = images(2)
+    with pytest.raises(ValueError, match="one result per image"):
+        plot_fooling(model, x, [explain.fool(model, x[:1], 0)])
+
+
+def test_demo_has_an_optimize_option():
+    from minicnn.__main__ import build_parser
+
+    assert build_parser().parse_args(["demo", "--optimize"]).optimize is True
+    assert build_parser().parse_args(["demo"]).optimize is False

@@ -185,7 +185,9 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
     3. ``x *= 1 - l2`` (L2 decay, pulling unused pixels to 0);
     4. every ``blur_every`` steps, blur with a Gaussian of ``blur_sigma`` pixels;
     5. set to 0 the pixels whose size (over channels) is in the lowest ``clip_small``
-       fraction of the image's pixels.
+       fraction of the image's pixels;
+    6. with ``bounds=(low, high)``, clip every pixel to that range (``(0, 1)`` keeps
+       a Fashion-MNIST image in the range of the training images).
 
     Parameters
     ----------
@@ -195,7 +197,7 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
         and the image does not change: target the layer before the ReLU (``conv3``
         rather than ``relu3``) or start from another ``x0``.
     shape : one image's (C, H, W); default ``model.input_shape``
-    steps, lr, l2, jitter, blur_every, blur_sigma, clip_small : see above
+    steps, lr, l2, jitter, blur_every, blur_sigma, clip_small, bounds : see above
         ``blur_every=0`` never blurs, ``jitter=0`` never shifts, ``clip_small=0``
         never clips.
     seed : int >= 0
@@ -231,7 +233,7 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
         class_indices(target, len(x), 1 << 62)   # shape and dtype; the range is checked below
     scores = []
     with preserved_state(model):
-        for _ in _progress(steps, progress, "maximize"):
+        for step in _progress(steps, progress, "maximize"):
             dy, dx = rng.integers(-jitter, jitter + 1, size=2)
             # -- the core step: up the gradient of the target's score ------------------
             # BEGIN SOLUTION guided_backprop
@@ -242,7 +244,7 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
             # END SOLUTION
             # -- the regularisers (Yosinski et al. 2015) -------------------------------
             x *= 1 - l2
-            if blur_every and (len(scores) + 1) % blur_every == 0:
+            if blur_every and (step + 1) % blur_every == 0:
                 x = gaussian_blur(x, blur_sigma)
             if clip_small:
                 size = np.sqrt((x ** 2).sum(axis=1, keepdims=True))      # (N, 1, H, W)
@@ -250,7 +252,8 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
             if bounds is not None:
                 np.clip(x, *bounds, out=x)
             scores.append(score.astype(np.float64))
-        final, _ = score_and_gradient(model, x, target)
+        layer = target_layer(model, target)
+        final = target_score(model, target, model.forward(x, until=layer))
     check_finite(x, "the image", "maximize")
     return Maximized(image=x, scores=np.array(scores), final=final.astype(np.float64))
 
@@ -333,20 +336,23 @@ def fool(model: Sequential, x: np.ndarray, target_class: int, *, step: float = 0
     fooled = x.copy()
     taken = 0
     with preserved_state(model):
-        scores = model.forward(fooled)
-        class_indices(target_class, 1, scores.shape[1])
-        while scores[0].argmax() != target_class and taken < max_steps:
+        while True:
+            scores = model.forward(fooled)
+            check_overflow(scores, fooled, "fool", "the model's output")
+            class_indices(target_class, 1, scores.shape[1])
+            if scores[0].argmax() == target_class or taken == max_steps:
+                break
             # -- the core step: up the gradient of the target class's score ------------
             # BEGIN SOLUTION guided_backprop
-            # HINT: one step of the docstring's formula, in place on fooled (signed or not)
-            _, g = score_and_gradient(model, fooled, int(target_class))
+            # HINT: the gradient of S_t on fooled, from the scores of this forward pass; one step
+            seed = np.zeros_like(scores)
+            seed[0, target_class] = 1                   # dS_t/dscores
+            g = backprop(model, seed, model.layers[-1].name, "standard")
             fooled += step * (np.sign(g) if signed else normalized(g))
             # END SOLUTION
             if bounds is not None:
                 np.clip(fooled, *bounds, out=fooled)
             taken += 1
-            scores = model.forward(fooled)
-        check_overflow(scores, fooled, "fool", "the model's output")
     change = (fooled - x).astype(np.float64)
     predicted = int(scores[0].argmax())
     return Fooled(image=fooled, steps=taken, success=predicted == target_class,

@@ -3,7 +3,9 @@
 `run_demo` is what ``python -m minicnn demo`` runs: the shipped Fashion-MNIST model
 on the shipped sample images (no dataset, no network), written as four PNGs --
 ``classes.png`` and ``neurons.png`` (the lecture, `lecture_figures`) and
-``top_patches.png`` and ``randomization.png`` (beyond it, `beyond_figures`).
+``top_patches.png`` and ``randomization.png`` (beyond it, `beyond_figures`); with
+``optimize=True`` (``--optimize``) also ``class_images.png``, ``fooling.png`` and
+``inversion.png`` (optimising the input, `optimize_figures`).
 
 `explain_image` is what ``python -m minicnn explain`` draws once the command line has
 been parsed: one image's class score, neuron or feature map under the three rules.
@@ -21,14 +23,18 @@ from .. import explain
 from ..sequential import Sequential
 from .beyond import beyond_figures
 from .lecture import MODES, SHOW, compare_neurons, compare_rules, lecture_figures, softmax
+from .optimize import optimize_figures
 
 
 def run_demo(out_dir: str | os.PathLike = "minicnn-demo", model: Sequential | None = None,
              images: np.ndarray | None = None, labels: np.ndarray | None = None,
-             class_names: list[str] | None = None) -> list[tuple[Path, str]]:
+             class_names: list[str] | None = None,
+             optimize: bool = False) -> list[tuple[Path, str]]:
     """Write the demo's figures into ``out_dir``; return [(path, what it shows)].
 
-    Defaults: ``minicnn.pretrained()`` on ``minicnn.data.sample_images()``.
+    Defaults: ``minicnn.pretrained()`` on ``minicnn.data.sample_images()``. With
+    ``optimize``, add the three figures of `optimize_figures` (the demo then takes about
+    three times as long).
     """
     from .. import data
     from ..models import pretrained
@@ -43,7 +49,10 @@ def run_demo(out_dir: str | os.PathLike = "minicnn-demo", model: Sequential | No
     out.mkdir(parents=True, exist_ok=True)
     names = class_names or [f"class {k}" for k in range(1000)]
     figures = lecture_figures(out, model, images, labels, names)
-    return figures + beyond_figures(out, model=model)
+    figures += beyond_figures(out, model=model)
+    if optimize:
+        figures += optimize_figures(out, model=model, class_names=class_names)
+    return figures
 
 
 def explain_image(model: Sequential, x: np.ndarray, target=None,

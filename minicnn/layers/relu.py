@@ -52,7 +52,7 @@ def relu_backward(x: np.ndarray, dout: np.ndarray, mode: str = "standard") -> np
         return dout * (x > 0)
     # END SOLUTION
     # BEGIN SOLUTION guided_backprop
-    # HINT: "deconvnet" and "guided": which entries of dout does each let through? (handout, part 1)
+    # HINT: "deconvnet", "guided" (guided-backprop part 1): which entries of dout pass?
     if mode == "deconvnet":   # deconvnet: pass g where g is positive (Zeiler & Fergus 2014)
         return dout * (dout > 0)
     # guided backprop: both conditions (Springenberg et al. 2015)

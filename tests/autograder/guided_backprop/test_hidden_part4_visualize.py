@@ -1,5 +1,5 @@
 """Part 4, hidden tests (only in the autograder): the jittered step is shifted back,
-a neuron's activation rises, and the same seed gives the same image."""
+and the same seed gives the same image."""
 
 import numpy as np
 import pytest
@@ -48,21 +48,6 @@ def test_jittered_step_is_shifted_back(student, rng):
         assert matches, f"seed={seed}: the step matches no shift of the image"
         shifts += matches
     assert any(s != (0, 0) for s in shifts), "the image was never shifted"
-
-
-@pytest.mark.points(2)
-def test_neuron_activation_rises(student):
-    """A Neuron target (before its ReLU): its activation rises."""
-    layers = student.layers
-    model = student.Sequential([layers.Conv2D(1, 3, 3, padding=1, rng=5, name="conv1"),
-                                layers.ReLU(name="relu1"),
-                                layers.Conv2D(3, 2, 3, padding=1, rng=6, name="conv2")],
-                               input_shape=(1, 6, 6)).astype(np.float64)
-    neuron = student.explain.Neuron("conv2", 1, 3, 2)
-    result = student.explain.maximize(model, neuron, steps=30, jitter=0, seed=1,
-                                      progress=False)
-    scores, final = student.get(result.scores), student.get(result.final)
-    assert final[0] > scores[0, 0] + 0.5, f"start {scores[0, 0]}, end {final[0]}"
 
 
 @pytest.mark.points(1)

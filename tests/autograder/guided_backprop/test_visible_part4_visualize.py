@@ -60,3 +60,18 @@ def test_class_score_rises(student):
     assert (final > scores[0] + 0.2).all(), f"start {scores[0]}, end {final}"
     predicted = model.forward(image).argmax(axis=1)
     np.testing.assert_array_equal(predicted, [0, 1, 2])
+
+
+@pytest.mark.points(2)
+def test_neuron_activation_rises(student):
+    """A Neuron target (before its ReLU): its activation rises."""
+    layers = student.layers
+    model = student.Sequential([layers.Conv2D(1, 3, 3, padding=1, rng=5, name="conv1"),
+                                layers.ReLU(name="relu1"),
+                                layers.Conv2D(3, 2, 3, padding=1, rng=6, name="conv2")],
+                               input_shape=(1, 6, 6)).astype(np.float64)
+    neuron = student.explain.Neuron("conv2", 1, 3, 2)
+    result = student.explain.maximize(model, neuron, steps=30, jitter=0, seed=1,
+                                      progress=False)
+    scores, final = student.get(result.scores), student.get(result.final)
+    assert final[0] > scores[0, 0] + 0.5, f"start {scores[0, 0]}, end {final[0]}"

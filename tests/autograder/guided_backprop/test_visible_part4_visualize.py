@@ -62,7 +62,7 @@ def test_class_score_rises(student):
     np.testing.assert_array_equal(predicted, [0, 1, 2])
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_neuron_activation_rises(student):
     """A Neuron target (before its ReLU): its activation rises."""
     layers = student.layers
@@ -75,3 +75,22 @@ def test_neuron_activation_rises(student):
                                       progress=False)
     scores, final = student.get(result.scores), student.get(result.final)
     assert final[0] > scores[0, 0] + 0.5, f"start {scores[0, 0]}, end {final[0]}"
+
+
+@pytest.mark.points(1)
+def test_score_and_gradient_of_a_neuron(student, rng):
+    """score_and_gradient with a Neuron of a conv layer: its value, and its filter at its
+    window as the gradient on the image."""
+    w, b = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)
+    model = student.Sequential([student.layers.Conv2D(1, 2, 3, padding=1, name="conv1")])
+    model = model.astype(np.float64)
+    student.set(model["conv1"].params["W"], w)
+    student.set(model["conv1"].params["b"], b)
+    x = rng.standard_normal((2, 1, 5, 5))
+    neuron = student.explain.Neuron("conv1", 0, 1, 2)
+    score, grad = student.explain.optimize.score_and_gradient(model, x, neuron)
+    window = x[:, 0, 0:3, 1:4]  # rows 1-1..1+1, cols 2-1..2+1
+    np.testing.assert_allclose(score, (window * w[0, 0]).sum(axis=(1, 2)) + b[0], atol=1e-12)
+    expected = np.zeros_like(x)
+    expected[:, 0, 0:3, 1:4] = w[0, 0]
+    np.testing.assert_allclose(grad, expected, atol=1e-12)

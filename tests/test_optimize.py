@@ -363,3 +363,12 @@ def test_demo_has_an_optimize_option():
 
     assert build_parser().parse_args(["demo", "--optimize"]).optimize is True
     assert build_parser().parse_args(["demo"]).optimize is False
+
+
+def test_optimize_figures_without_conv_layers_leave_out_the_inversion(tmp_path):
+    from minicnn.figures import optimize_figures
+
+    model = Sequential([Flatten(), Dense(28 * 28, 10, rng=np.random.default_rng(0))],
+                       input_shape=(1, 28, 28))
+    written = optimize_figures(tmp_path, model=model)
+    assert [path.name for path, _ in written] == ["class_images.png", "fooling.png"]

@@ -140,7 +140,7 @@ def optimize_figures(out_dir, model: Sequential | None = None,
     2. ``fooling.png``: three sample images changed by `explain.fool` (signed steps,
        FGSM) until the model calls each the class three after its own;
     3. ``inversion.png``: two sample images reconstructed from the output of each
-       conv layer's ReLU (`explain.invert`).
+       conv layer's ReLU (`explain.invert`); left out for a model without conv layers.
 
     ``model`` defaults to `minicnn.pretrained()`; the images are the shipped sample
     images (``minicnn.data.sample_images``), so the figures are the same everywhere.
@@ -175,13 +175,15 @@ def optimize_figures(out_dir, model: Sequential | None = None,
                  title="Fooling images: a small change, another class (FGSM steps)",
                  path=fool_path)
 
+    written = [(class_path, f"class visualisations of {len(classes)} classes by gradient "
+                            "ascent on the input"),
+               (fool_path, "fooling images: original, magnified change, fooled image")]
     layers = explain.conv_activations(model)
+    if not layers:                     # a model without conv layers: nothing to invert
+        return written
     inversions = {layer: explain.invert(model, x[:2], layer, progress=False)
                   for layer in layers}
     invert_path = out_dir / "inversion.png"
     plot_inversion(x[:2], inversions, title="Rebuilt from one layer's output\n"
                    "(Mahendran & Vedaldi 2015)", path=invert_path)
-    return [(class_path, f"class visualisations of {len(classes)} classes by gradient "
-                         "ascent on the input"),
-            (fool_path, "fooling images: original, magnified change, fooled image"),
-            (invert_path, f"layer inversion from {', '.join(layers)}")]
+    return written + [(invert_path, f"layer inversion from {', '.join(layers)}")]

@@ -174,6 +174,14 @@ def test_double_hidden(student):
 }
 
 
+RUBRIC = """\
+# Rubric (instructors only)
+
+Model answer: add is commutative, so the order of a and b never matters.
+| 1 | correct |
+"""
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
@@ -187,6 +195,7 @@ def make_fake_source(root: Path) -> Path:
         "minicnn/__init__.py": "from .ops import add, double, triple\n",
         "minicnn/ops.py": FAKE_OPS,
         "assignments/fake/README.md": "# Fake\nImplement `add` and `double`.\n",
+        "assignments/fake/instructor/rubric.md": RUBRIC,
         "assignments/fake/starter.ipynb": json.dumps(
             {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
         "assignments/fake/assignment.json": json.dumps({
@@ -297,12 +306,32 @@ def test_leak_check_finds_solution_marker_and_hidden_test(fake_build, fake_sourc
     shutil.copytree(fake_build / "student", student)
     blanked = write_student_package(fake_source / "minicnn", tmp_path / "pkg", "fake")
     assert leaks(student, spec, blanked) == []
-    (student / "notes.md").write_text("    # END SOLUTION\n    return a + b\n")
+    (student / "notes.md").write_text("    # END SOLUTION\n    return a + b\n"
+                                      "| 1 | correct |\n")
     shutil.copy(fake_source / "tests/autograder/fake/test_hidden_ops.py", student / "x.py")
     found = leaks(student, spec, blanked)
     assert "notes.md:1: marker line '# END SOLUTION'" in found
     assert "notes.md:2: solution line 'return a + b'" in found
     assert "x.py: a copy of a hidden test" in found
+    assert not [f for f in found if "instructor" in f]  # a short table row may occur anywhere
+
+
+def test_leak_check_finds_the_instructors_answers(fake_build, fake_source, tmp_path):
+    """A model answer pasted into the notebook, or the rubric copied into the release,
+    stops the build; the real build ships neither."""
+    spec = load_assignment("fake", fake_source)
+    student = tmp_path / "student"
+    shutil.copytree(fake_build / "student", student)
+    assert not (student / "instructor").exists()
+    blanked = write_student_package(fake_source / "minicnn", tmp_path / "pkg", "fake")
+    answer = "Model answer: add is commutative, so the order of a and b never matters."
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": [answer]}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (student / "starter.ipynb").write_text(json.dumps(notebook))
+    shutil.copytree(fake_source / "assignments/fake/instructor", student / "instructor")
+    found = leaks(student, spec, blanked)
+    assert f"starter.ipynb:1: a line of the instructor's files {answer[:60]!r}" in found
+    assert "instructor/rubric.md: an instructor's file" in found
 
 
 def test_student_release_runs_pytest_with_score_table(fake_build):
@@ -768,6 +797,59 @@ def test_tests_catch_real_mistakes_and_only_those(tmp_path, mistake):
                     quiet=True)
     failed = {t["name"].split("::")[-1] for t in results["tests"] if t["score"] < t["max_score"]}
     assert failed == expected
+
+
+GUIDED_MISTAKES = {
+    "the guided rule forgets g > 0": (
+        "layers/relu.py", "    return dout * ((x > 0) & (dout > 0))\n",
+        "    return dout * (x > 0)\n",
+        {"test_guided_rule", "test_relu_layer_uses_its_mode", "test_rules_on_random_arrays",
+         "test_neuron_through_a_network", "test_guided_backprop_of_a_class_score"}),
+    "backprop also runs the stop layer's backward": (
+        "explain/core.py", "            last = model.index(stop) + 1 if stop is not None else 0\n",
+        "            last = model.index(stop) if stop is not None else 0\n",
+        {"test_backprop_stops_at_a_layer", "test_neuron_through_a_network"}),
+    "the neuron seed only for the first image (visible tests use one image)": (
+        "explain/core.py", "    seed[(slice(None), *neuron.position)] = 1\n",
+        "    seed[(0, *neuron.position)] = 1\n",
+        {"test_neuron_batch_images_are_independent", "test_neuron_of_a_dense_layer",
+         "test_neuron_through_a_network"}),
+    "class saliency under the guided rule": (
+        "explain/core.py", "    g = saliency(model, x, target)\n",
+        "    g = guided_backprop(model, x, target)\n",
+        {"test_class_saliency_matches_numerical",
+         "test_class_saliency_is_the_true_gradient_whatever_the_relu_mode"}),
+    "maximize does not shift the gradient back": (
+        "explain/optimize.py", "            g = np.roll(g, (-dy, -dx), axis=(2, 3))\n", "",
+        {"test_jittered_step_is_shifted_back"}),
+    "fool's signed step is normalised instead": (
+        "explain/optimize.py",
+        "            fooled += step * (np.sign(g) if signed else normalized(g))\n",
+        "            fooled += step * normalized(g)\n",
+        {"test_signed_steps"}),
+}
+
+
+@pytest.mark.parametrize("mistake", list(GUIDED_MISTAKES))
+def test_guided_backprop_tests_catch_real_mistakes(tmp_path, mistake):
+    """One mistake a student could make in guided_backprop: exactly the graded tests
+    about it fail (run in-process, as a student's own pytest does, to keep this quick)."""
+    file, old, new, expected = GUIDED_MISTAKES[mistake]
+    shutil.copytree(REPO / "minicnn", tmp_path / "minicnn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "tests/autograder", tmp_path / "tests/autograder",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / "minicnn" / file
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
+                           "tests/autograder/guided_backprop"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    failed = {line.split("::")[1].split(" ")[0].split("[")[0]
+              for line in proc.stdout.splitlines() if line.startswith("FAILED")}
+    assert failed == expected, proc.stdout[-3000:]
 
 
 def test_grade_leaves_the_callers_own_subprocesses_alone(fake_source, tmp_path):

@@ -19,6 +19,7 @@ from .core import (
     Neuron,
     Seed,
     backprop,
+    class_saliency,
     deconvnet,
     gradient,
     guided_backprop,
@@ -47,7 +48,8 @@ from .sanity import localization, randomization_test, spearman
 __all__ = [
     # the lecture: targets, the three rules, Grad-CAM
     "Neuron", "Channel", "Seed", "gradient", "saliency", "deconvnet", "guided_backprop",
-    "grad_cam", "guided_grad_cam", "bilinear_resize", "backprop", "neuron_gradient",
+    "grad_cam", "guided_grad_cam", "bilinear_resize", "class_saliency", "backprop",
+    "neuron_gradient",
     "target_gradient", "target_layer", "seed_for", "target_score", "preserved_state",
     # maps as pictures; which layers and neurons to explain
     "signed_map", "positive_saliency", "negative_saliency", "abs_max", "clip_percentile",

@@ -204,9 +204,12 @@ def seed_for(model: Sequential, target: Target, out: np.ndarray) -> np.ndarray:
         raise ValueError(f"a class target needs a model whose output is (N, classes). "
                          f"Received: a model output of shape {list(out.shape)}")
     classes = class_indices(target, n, out.shape[1])
+    # BEGIN SOLUTION guided_backprop
+    # HINT: image i's target is its score out[i, classes[i]]; what is its gradient on out?
     seed = np.zeros_like(out)
     seed[np.arange(n), classes] = 1
     return seed
+    # END SOLUTION
 
 
 def target_score(model: Sequential, target: Target, out: np.ndarray) -> np.ndarray:
@@ -282,12 +285,14 @@ def backprop(model: Sequential, seed: np.ndarray, start: str, mode: str = "stand
     as they were afterwards. With ``stop="conv3"``, stop early and return the
     gradient on the *output* of ``conv3`` instead of on the image.
 
+    ``seed`` is the gradient on ``start``'s output, so ``start``'s own backward runs
+    first; ``stop``'s does not (``stop == start`` returns a copy of ``seed``).
+
     Returns an array shaped like the input of the model (or ``stop``'s output).
     """
     check_mode(mode)
     first = model.index(start)
-    last = model.index(stop) + 1 if stop is not None else 0
-    if last > first + 1:
+    if stop is not None and model.index(stop) > first:
         raise ValueError(f"stop layer {stop!r} comes after the target's layer {start!r}; "
                          f"it must be at or before it (layers: {model.names()})")
     flags = [(layer, layer.param_grads) for layer in model.layers]
@@ -295,9 +300,13 @@ def backprop(model: Sequential, seed: np.ndarray, start: str, mode: str = "stand
         try:
             for layer in model.layers:
                 layer.param_grads = False
+            # BEGIN SOLUTION guided_backprop
+            # HINT: layer.backward(gradient on its output) is the gradient on its input
+            last = model.index(stop) + 1 if stop is not None else 0
             grad = seed
             for layer in reversed(model.layers[last:first + 1]):
                 grad = layer.backward(grad)
+            # END SOLUTION
         finally:
             for layer, flag in flags:
                 layer.param_grads = flag
@@ -318,7 +327,7 @@ def neuron_gradient(model: Sequential, x: np.ndarray, neuron: Neuron, mode: str 
     check_neuron(neuron, out)
     warn_if_dead(model, neuron, out)
     # BEGIN SOLUTION guided_backprop
-    # HINT: a seed like out, 1 at the neuron, 0 elsewhere; backprop it
+    # HINT: the recipe's "keep one neuron, zero the others" is a seed on out; then backprop
     seed = np.zeros_like(out)
     seed[(slice(None), *neuron.position)] = 1
     return backprop(model, seed, neuron.layer, mode, stop)
@@ -365,6 +374,32 @@ def gradient(model: Sequential, x: np.ndarray, target: Target,
 def saliency(model: Sequential, x: np.ndarray, target: Target) -> np.ndarray:
     """The true gradient (Simonyan et al. 2013): ``gradient(..., mode="standard")``."""
     return gradient(model, x, target, mode="standard")
+
+
+def class_saliency(model: Sequential, x: np.ndarray, target: Target) -> np.ndarray:
+    """Simonyan et al. 2013's image-specific class saliency map, one number per pixel.
+
+    The saliency of pixel ``(i, j)`` of image ``n`` is the largest, over the colour
+    channels, of the magnitude of the true gradient (``mode="standard"``) of the
+    target's score (for a class: its score before any softmax) with respect to that
+    pixel: ``M[n, i, j] = max_c |dS/dx[n, c, i, j]|``.
+
+    Parameters
+    ----------
+    model : Sequential
+    x : (N, C, H, W) array in ``model.dtype``
+    target : int class, (N,) int array (one class per image), or any target of `gradient`
+
+    Returns
+    -------
+    (N, H, W) array in x's dtype, >= 0. The model is left exactly as it was.
+    """
+    check_input(model, x, "class_saliency")
+    # BEGIN SOLUTION guided_backprop
+    # HINT: the true gradient of the target on x, then collapse the channel axis as above
+    g = saliency(model, x, target)
+    return np.abs(g).max(axis=1)
+    # END SOLUTION
 
 
 def deconvnet(model: Sequential, x: np.ndarray, target: Target) -> np.ndarray:

@@ -73,8 +73,11 @@ def score_and_gradient(model: Sequential, x: np.ndarray, target) -> tuple[np.nda
     check_overflow(out, x, "explain", f"the output of layer {layer!r}")
     score = target_score(model, target, out)
     if isinstance(target, Neuron):
+        # BEGIN SOLUTION guided_backprop
+        # HINT: the same seed as your neuron_gradient (part 2)
         seed = np.zeros_like(out)
         seed[(slice(None), *target.position)] = 1
+        # END SOLUTION
     else:
         seed = seed_for(model, target, out)
     return score, backprop(model, seed, layer, "standard")
@@ -233,9 +236,12 @@ def maximize(model: Sequential, target, *, shape: tuple[int, ...] | None = None,
         for step in _progress(steps, progress, "maximize"):
             dy, dx = rng.integers(-jitter, jitter + 1, size=2)
             # -- the core step: up the gradient of the target's score ------------------
+            # BEGIN SOLUTION guided_backprop
+            # HINT: steps 1 and 2 of the docstring; keep the score for the history below
             score, g = score_and_gradient(model, np.roll(x, (dy, dx), axis=(2, 3)), target)
             g = np.roll(g, (-dy, -dx), axis=(2, 3))
             x += lr * normalized(g)
+            # END SOLUTION
             # -- the regularisers (Yosinski et al. 2015) -------------------------------
             x *= 1 - l2
             if blur_every and (step + 1) % blur_every == 0:
@@ -337,10 +343,13 @@ def fool(model: Sequential, x: np.ndarray, target_class: int, *, step: float = 0
             if scores[0].argmax() == target_class or taken == max_steps:
                 break
             # -- the core step: up the gradient of the target class's score ------------
+            # BEGIN SOLUTION guided_backprop
+            # HINT: the gradient of S_t on fooled, from the scores of this forward pass; one step
             seed = np.zeros_like(scores)
             seed[0, target_class] = 1                   # dS_t/dscores
             g = backprop(model, seed, model.layers[-1].name, "standard")
             fooled += step * (np.sign(g) if signed else normalized(g))
+            # END SOLUTION
             if bounds is not None:
                 np.clip(fooled, *bounds, out=fooled)
             taken += 1

@@ -29,6 +29,11 @@ STUDENT_CLIENT = "minicnn_grading"  # tests/<this>/ of a release: student.py and
 TEXT_SUFFIXES = {".py", ".md", ".txt", ".json", ".ipynb", ".toml", ".cfg", ".ini", ".sh", ""}
 DEFAULT_DEPENDENCIES = ["numpy>=1.24", "matplotlib>=3.7", "tqdm>=4.60"]
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same source gives the same zip
+# assignments/<name>/instructor/: model answers and the rubric of the written questions.
+# Never copied into a release (nor into autograder.zip); the build checks that no line of
+# it reached the student's files.
+INSTRUCTOR_DIR = "instructor"
+MIN_INSTRUCTOR_LINE = 30  # shorter lines ("| 3 | correct |", headings) may occur anywhere
 
 
 class BuildError(RuntimeError):
@@ -133,8 +138,8 @@ def _dependencies(root: Path) -> list[str]:
 
 def _write_student_files(spec: Assignment, student: Path) -> None:
     for path in sorted(spec.folder.iterdir()):
-        if path.name == "assignment.json" or path.name.startswith("."):
-            continue  # the config names the hidden tests
+        if path.name in ("assignment.json", INSTRUCTOR_DIR) or path.name.startswith("."):
+            continue  # the config names the hidden tests; instructor/ holds the answers
         if path.is_dir():
             shutil.copytree(path, student / path.name, ignore=IGNORE)
         else:
@@ -274,16 +279,20 @@ def leaks(student: Path, spec: Assignment, blanked: list[Block]) -> list[str]:
     """Everything in ``student/`` that should not be there; empty if clean.
 
     Looks for marker or hint lines, lines of a blanked block that occur nowhere
-    else in the reference package, compiled files, and hidden test files (by name
-    or by content).
+    else in the reference package, compiled files, hidden test files (by name or by
+    content), and the instructor's files (``instructor/``: by path, and any of their
+    lines of at least ``MIN_INSTRUCTOR_LINE`` characters).
     """
     problems: list[str] = []
+    answers = instructor_lines(spec.folder)
     secret = {line.strip() for b in blanked for line in b.body
               if len(line.strip()) >= 8 and not line.strip().startswith("#")}
     secret -= _public_lines(spec.root / "minicnn", blanked)
     hidden = {name: (spec.tests_dir / name).read_bytes() for name in spec.hidden_files}
     for path in sorted(p for p in student.rglob("*") if p.is_file()):
         rel = path.relative_to(student)
+        if INSTRUCTOR_DIR in rel.parts:
+            problems.append(f"{rel}: an instructor's file")
         if path.suffix in (".pyc", ".pyo") or "__pycache__" in rel.parts:
             problems.append(f"{rel}: compiled file")
             continue
@@ -298,10 +307,25 @@ def leaks(student: Path, spec: Assignment, blanked: list[Block]) -> list[str]:
                 problems.append(f"{rel}:{number}: marker line {line.strip()!r}")
             elif line.strip() in secret:
                 problems.append(f"{rel}:{number}: solution line {line.strip()!r}")
+            elif line.strip() in answers:
+                problems.append(f"{rel}:{number}: a line of the instructor's files "
+                                f"{line.strip()[:60]!r}")
         for name in hidden:
             if Path(name).stem in text:
                 problems.append(f"{rel}: names the hidden test file {name}")
     return problems
+
+
+def instructor_lines(folder: Path) -> set[str]:
+    """The stripped lines of ``folder/instructor/`` (model answers, rubric) long enough
+    to be the instructor's own words (``MIN_INSTRUCTOR_LINE`` characters or more)."""
+    lines: set[str] = set()
+    for path in sorted((folder / INSTRUCTOR_DIR).rglob("*")):
+        if path.is_file() and path.suffix in TEXT_SUFFIXES:
+            text = _text_of(path, path.read_bytes())
+            lines |= {s for s in map(str.strip, text.splitlines())
+                      if len(s) >= MIN_INSTRUCTOR_LINE}
+    return lines
 
 
 def _text_of(path: Path, data: bytes) -> str:
@@ -338,7 +362,8 @@ def check_release(spec: Assignment, target: Path, blanked: list[Block]) -> None:
     with zipfile.ZipFile(target / "student.zip") as zf:
         names = zf.namelist()
     problems += [f"student.zip: {n}" for n in names
-                 if Path(n).name in spec.hidden_files or n.endswith((".pyc", "assignment.json"))]
+                 if Path(n).name in spec.hidden_files or n.endswith((".pyc", "assignment.json"))
+                 or INSTRUCTOR_DIR in Path(n).parts[1:]]
     _verdict("no solution line, marker or hidden test in the release", problems)
 
     with tempfile.TemporaryDirectory(prefix="minicnn-check-") as work:

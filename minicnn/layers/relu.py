@@ -3,15 +3,20 @@
 The forward pass is always ``max(x, 0)``. Only the backward pass changes with
 ``mode``. With ``x`` the forward input and ``g = dout`` the gradient from above:
 
-================  ==========================  ==================================
-mode              backward returns            paper
-================  ==========================  ==================================
-``"standard"``    ``g * (x > 0)``             backprop / saliency, Simonyan et al. 2013
-``"deconvnet"``   ``g * (g > 0)``             deconvnet, Zeiler & Fergus 2014
-``"guided"``      ``g * (x > 0) * (g > 0)``   guided backprop, Springenberg et al. 2015
-================  ==========================  ==================================
+================  ===================================================  =========================
+mode              what backward lets through                           paper
+================  ===================================================  =========================
+``"standard"``    the chain rule through ``max(x, 0)``: ``g`` where     backprop / saliency,
+                  the forward input was positive                       Simonyan et al. 2013
+``"deconvnet"``   a ReLU applied to the backward signal itself: only   deconvnet,
+                  the positive part of ``g``, whatever ``x`` was       Zeiler & Fergus 2014
+``"guided"``      only what both of the other rules let through        guided backprop,
+                                                                       Springenberg et al. 2015
+================  ===================================================  =========================
 
 Only ``"standard"`` is the true gradient; the other two are visualisation rules.
+Every rule returns a new array of ``dout``'s shape and dtype and leaves ``x`` and
+``dout`` as they were.
 """
 
 from __future__ import annotations
@@ -41,14 +46,17 @@ def relu_backward(x: np.ndarray, dout: np.ndarray, mode: str = "standard") -> np
     if x.shape != dout.shape:
         raise ValueError(f"relu_backward: dout must have the shape of x {list(x.shape)}. "
                          f"Received: dout of shape {list(dout.shape)}")
-    # BEGIN SOLUTION cnn_layers guided_backprop
-    # HINT: one line per mode: standard dout*(x>0), deconvnet dout*(dout>0), guided both masks.
+    # BEGIN SOLUTION cnn_layers
+    # HINT: the chain rule through max(x, 0) for mode "standard" (a new array, not dout).
     if mode == "standard":    # backprop: pass g where the input was positive (Simonyan et al. 2013)
         return dout * (x > 0)
+    # END SOLUTION
+    # BEGIN SOLUTION guided_backprop
+    # HINT: "deconvnet", "guided" (guided-backprop part 1): which entries of dout pass?
     if mode == "deconvnet":   # deconvnet: pass g where g is positive (Zeiler & Fergus 2014)
         return dout * (dout > 0)
-    if mode == "guided":      # guided backprop: both conditions (Springenberg et al. 2015)
-        return dout * ((x > 0) & (dout > 0))
+    # guided backprop: both conditions (Springenberg et al. 2015)
+    return dout * ((x > 0) & (dout > 0))
     # END SOLUTION
 
 

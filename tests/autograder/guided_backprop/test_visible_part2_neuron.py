@@ -1,10 +1,9 @@
-"""Visible tests of the guided_backprop assignment: run them with `python -m pytest`.
+"""Part 2, visible tests: the lecture's recipe for one neuron.
 
-The three ReLU backward rules on a hand-checkable example, and the lecture's
-recipe for one neuron (keep it, zero every other neuron of its layer, backprop
-to the image). Your code is reached through the `student` fixture:
-`student.layers.relu_backward(...)` is `minicnn.layers.relu_backward(...)` of your
-package.
+`backprop` carries a seed (the gradient on one layer's output) down to the image, or
+to the output of layer `stop`; `neuron_gradient` keeps one neuron, zeroes every other
+neuron of its layer, and backpropagates that. Run them with
+`python -m pytest tests/test_visible_part2_neuron.py`.
 """
 
 import numpy as np
@@ -13,46 +12,6 @@ from autograde_helpers import assert_close_grad, numerical_gradient
 
 # Some neurons in these tiny models do not fire; the explain module warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def x_and_g():
-    """x is the ReLU's forward input, g the gradient arriving from above."""
-    return np.array([[-1.0, 2.0, 3.0, -4.0, 0.0]]), np.array([[1.0, -1.0, 2.0, 3.0, 5.0]])
-
-
-@pytest.mark.points(1)
-def test_standard_rule(student):
-    """standard (backprop): g * (x > 0)."""
-    np.testing.assert_allclose(student.layers.relu_backward(*x_and_g(), "standard"),
-                               [[0, -1, 2, 0, 0]])
-
-
-@pytest.mark.points(1)
-def test_deconvnet_rule(student):
-    """deconvnet: g * (g > 0), whatever x was."""
-    np.testing.assert_allclose(student.layers.relu_backward(*x_and_g(), "deconvnet"),
-                               [[1, 0, 2, 3, 5]])
-
-
-@pytest.mark.points(1)
-def test_guided_rule(student):
-    """guided backprop: g * (x > 0) * (g > 0)."""
-    np.testing.assert_allclose(student.layers.relu_backward(*x_and_g(), "guided"),
-                               [[0, 0, 2, 0, 0]])
-
-
-@pytest.mark.points(1)
-def test_relu_layer_uses_its_mode(student):
-    """ReLU(mode=...).backward applies that mode's rule and leaves dout unchanged."""
-    x, g = x_and_g()
-    expected = {"standard": [[0, -1, 2, 0, 0]], "deconvnet": [[1, 0, 2, 3, 5]],
-                "guided": [[0, 0, 2, 0, 0]]}
-    for mode, want in expected.items():
-        layer = student.layers.ReLU(mode=mode)
-        layer.forward(x)
-        dout = student.shared(g)  # your code sees this very array
-        np.testing.assert_allclose(layer.backward(dout), want, err_msg=f"mode={mode}")
-        np.testing.assert_array_equal(dout, g, err_msg=f"mode={mode} changed dout")
 
 
 def _conv_model(student, w, b):
@@ -65,7 +24,7 @@ def _conv_model(student, w, b):
     return model
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 @pytest.mark.parametrize("mode", ["standard", "deconvnet", "guided"])
 def test_neuron_of_a_conv_layer_is_its_filter(student, rng, mode):
     """The gradient of one conv neuron on the image is its filter, at its window."""
@@ -73,7 +32,7 @@ def test_neuron_of_a_conv_layer_is_its_filter(student, rng, mode):
     model = _conv_model(student, w, rng.standard_normal(2))
     x = rng.standard_normal((1, 1, 5, 5))
     neuron = student.explain.Neuron("conv1", 1, 2, 3)
-    grad = student.explain.gradient(model, x, neuron, mode=mode)
+    grad = student.explain.neuron_gradient(model, x, neuron, mode)
     expected = np.zeros_like(x)
     expected[0, :, 1:4, 2:5] = w[1]  # rows 2-1..2+1, cols 3-1..3+1
     np.testing.assert_allclose(grad, expected, atol=1e-12)
@@ -98,3 +57,25 @@ def test_neuron_gradient_matches_numerical(student, rng):
     grad = student.explain.gradient(model, x, neuron, mode="standard")
     numeric = numerical_gradient(lambda v: _conv_relu(v, w, b)[0, channel, y, x_pos], x)
     assert_close_grad(grad, numeric, "gradient of the neuron")
+
+
+@pytest.mark.points(2)
+def test_backprop_stops_at_a_layer(student, rng):
+    """backprop(model, seed, start, mode, stop) returns the gradient on stop's output."""
+    w1, w2 = rng.standard_normal((6, 5)), rng.standard_normal((5, 3))
+    layers = student.layers
+    model = student.Sequential([layers.Flatten(name="flat"), layers.Dense(6, 5, name="fc1"),
+                                layers.Dense(5, 3, name="fc2")]).astype(np.float64)
+    student.set(model["fc1"].params["W"], w1)
+    student.set(model["fc2"].params["W"], w2)
+    x = rng.standard_normal((2, 6, 1, 1))
+    seed = rng.standard_normal((2, 3))
+    model.forward(x)
+    explain = student.explain
+    np.testing.assert_allclose(explain.backprop(model, seed, "fc2", "standard", "fc1"),
+                               seed @ w2.T, atol=1e-12, err_msg="stop='fc1'")
+    np.testing.assert_allclose(explain.backprop(model, seed, "fc2", "standard"),
+                               (seed @ w2.T @ w1.T).reshape(x.shape), atol=1e-12,
+                               err_msg="down to the image")
+    np.testing.assert_allclose(explain.backprop(model, seed, "fc2", "standard", "fc2"),
+                               seed, err_msg="stop == start")

@@ -868,3 +868,38 @@ def test_grade_leaves_the_callers_own_subprocesses_alone(fake_source, tmp_path):
     finally:
         mine.kill()
         mine.wait()
+
+
+def test_minicnn_python_given_as_a_name_on_path_becomes_an_absolute_path(monkeypatch):
+    # The workers start with a minimal environment and no PATH to search, so a bare
+    # name such as "python" must be resolved by the grader.
+    from minicnn.grading import grader
+    monkeypatch.setenv("MINICNN_PYTHON", Path(sys.executable).name)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    assert grader._python() == shutil.which(Path(sys.executable).name)
+    assert Path(grader._python()).is_absolute()
+    monkeypatch.delenv("MINICNN_PYTHON")
+    assert grader._python() == sys.executable
+
+
+def test_worker_preloads_every_standard_module_the_reference_imports():
+    # As root the worker drops to the sandbox user after PRELOAD; an interpreter whose
+    # own folder that user cannot read (e.g. under /root) then finds no further
+    # standard-library module, so importing the reference solution must need none.
+    script = textwrap.dedent(f"""
+        import importlib, importlib.util, sys
+        spec = importlib.util.spec_from_file_location(
+            "worker", {str(Path(__file__).parents[1] / "minicnn/grading/worker.py")!r})
+        worker = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(worker)
+        for name in worker.PRELOAD:
+            importlib.import_module(name)
+        before = set(sys.modules)
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+        import minicnn, minicnn.explain, minicnn.layers
+        print(sorted(m for m in set(sys.modules) - before
+                     if m.split(".")[0] in sys.stdlib_module_names))
+    """)
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"

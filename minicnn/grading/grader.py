@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -186,7 +187,13 @@ def _import_problem(run: RunResult) -> tuple[str, str] | None:
 
 
 def _python() -> str:
-    return os.environ.get("MINICNN_PYTHON") or sys.executable
+    """The interpreter for the test and worker processes: $MINICNN_PYTHON (a name on
+    PATH is made absolute, as the workers' minimal environment has no PATH to search)
+    or this one."""
+    name = os.environ.get("MINICNN_PYTHON")
+    if not name:
+        return sys.executable
+    return shutil.which(name) or name
 
 
 def results_json(assignment: Assignment, outcomes: list[Outcome], problem: str | None,

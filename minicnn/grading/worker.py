@@ -50,7 +50,7 @@ IMPORT_FAILED = "importing minicnn"  # how the trusted side's import messages st
 PRELOAD = ("numpy", "numpy.testing", "math", "time", "signal", "subprocess", "ctypes",
            "threading", "gc", "inspect", "glob", "pathlib", "shutil", "tempfile",
            "socket", "warnings", "random", "functools", "itertools", "collections",
-           "dataclasses", "typing", "io", "re", "copy", "importlib", "zipfile")
+           "dataclasses", "typing", "io", "re", "copy", "importlib", "zipfile", "secrets")
 
 
 _MISSING = object()

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .losses import SoftmaxCrossEntropy
 from .sequential import Sequential
@@ -122,12 +123,11 @@ class TrainStep:
         self.optimizer = optimizer
         self.workers = check_workers(workers)
         self.replicas, self._pool = [], None
-        from threadpoolctl import ThreadpoolController
         self._blas = ThreadpoolController()         # found once: limiting is then cheap
         if self.workers > 1:
             self.replicas = [_replica(model) for _ in range(self.workers)]
-            # Kept for all steps (a new pool per step cost 1.6 ms); its threads end
-            # when this TrainStep is garbage-collected.
+            # Kept for all steps (a new pool would start new threads every step); its
+            # threads end when this TrainStep is garbage-collected.
             self._pool = ThreadPoolExecutor(self.workers - 1)
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

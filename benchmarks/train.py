@@ -24,6 +24,7 @@ matrix products use T BLAS threads and everything else one core.
     python benchmarks/train.py --threads 1 --limit 6400   # a quick look
     python benchmarks/train.py --workers 1     # minicnn's plain one-worker loop
     python benchmarks/train.py --profile 300   # where minicnn's step goes, layer by layer
+    python benchmarks/train.py --burn 1 --limit 3200 --no-torch   # beside a busy process
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -52,6 +54,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile", type=int, metavar="STEPS", default=None,
                         help="instead: mean ms per layer over STEPS steps of minicnn's plain "
                              "one-worker loop")
+    parser.add_argument("--burn", type=int, default=0, metavar="N",
+                        help="keep N other processes busy (a pure-Python loop each) "
+                             "during the run: training beside a busy browser, say")
     parser.add_argument("--rounds", type=int, default=3, help="processes per side")
     parser.add_argument("--side", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -195,11 +200,19 @@ def main() -> None:
 
     sides = ["minicnn"] + (["torch"] if not ARGS.no_torch and _harness.torch_installed()
                            else [])
-    runs = _harness.run_rounds(__file__, sides, ARGS.rounds, sys.argv[1:])
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(ARGS.burn)]
+    try:
+        runs = _harness.run_rounds(__file__, sides, ARGS.rounds, sys.argv[1:])
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
     first = runs["minicnn"][0]
     print(f"{first['figures']['images']:,} training images, batch {ARGS.batch_size}, "
           f"Adam(lr={ARGS.lr}), {ARGS.threads} thread(s), minicnn workers="
-          f"{first['figures']['workers']}; {ARGS.rounds} rounds of {ARGS.epochs} epoch(s) "
+          f"{first['figures']['workers']}, {ARGS.burn} other busy process(es); "
+          f"{ARGS.rounds} rounds of {ARGS.epochs} epoch(s) "
           f"per side, each side in its own process")
     summary = {}
     for side in sides:
@@ -213,6 +226,7 @@ def main() -> None:
     record = {"benchmark": "train", "command": "python benchmarks/train.py "
               + " ".join(sys.argv[1:]), "rounds": ARGS.rounds, "epochs": ARGS.epochs,
               "threads": ARGS.threads, "batch_size": ARGS.batch_size, "limit": ARGS.limit,
+              "busy_processes": ARGS.burn,
               "machine": _harness.machine(),
               "sides": {side: runs[side][0]["info"] for side in sides}, "results": summary}
     path = _harness.write_record("train", record)

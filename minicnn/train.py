@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .losses import SoftmaxCrossEntropy
 from .sequential import Sequential
@@ -106,32 +107,38 @@ class TrainStep:
     model's gradient is the replicas' gradients averaged with weights
     ``part size / batch size``: the same gradient as with one worker, up to the order
     of float additions. NumPy releases Python's GIL inside its loops, so the threads
-    do run at once. During a parallel step the BLAS library (the matrix products) is
-    held to one thread (with threadpoolctl), so that the workers do not fight over
-    the cores; outside the step it keeps its own thread count.
+    do run at once.
+
+    During a step the BLAS library (the matrix products) is held to one thread per
+    worker (with threadpoolctl), also with ``workers=1``; outside the step it keeps its
+    own thread count. OpenBLAS's threads busy-wait for work between products: when
+    another process (a browser, a second notebook) keeps a core busy, a multi-threaded
+    BLAS competes with it and with the step's own element-wise work, and a step takes
+    several times longer (measured in docs/training.md). One BLAS thread per worker
+    uses at most ``workers`` cores and never waits on a descheduled BLAS thread.
     """
 
     def __init__(self, model: Sequential, optimizer, workers: int = 1):
         self.model = model
         self.optimizer = optimizer
         self.workers = check_workers(workers)
-        self.replicas, self._blas, self._pool = [], None, None
+        self.replicas, self._pool = [], None
+        self._blas = ThreadpoolController()         # found once: limiting is then cheap
         if self.workers > 1:
-            from threadpoolctl import ThreadpoolController
             self.replicas = [_replica(model) for _ in range(self.workers)]
-            self._blas = ThreadpoolController()     # found once: limiting is then cheap
-            # Kept for all steps (a new pool per step cost 1.6 ms); its threads end
-            # when this TrainStep is garbage-collected.
+            # Kept for all steps (a new pool would start new threads every step); its
+            # threads end when this TrainStep is garbage-collected.
             self._pool = ThreadPoolExecutor(self.workers - 1)
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Train on one batch; returns its mean loss and its scores. A non-finite loss
         raises FloatingPointError before any parameter changes."""
         self.model.zero_grad()
-        if self.workers == 1 or len(x) < 2:
-            loss, scores = _forward_backward(self.model, x, y)
-        else:
-            loss, scores = self._parallel(x, y)
+        with self._blas.limit(limits=1, user_api="blas"):   # one BLAS thread per worker
+            if self.workers == 1 or len(x) < 2:
+                loss, scores = _forward_backward(self.model, x, y)
+            else:
+                loss, scores = self._parallel(x, y)
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss}")
         self.optimizer.step()
@@ -140,11 +147,10 @@ class TrainStep:
     def _parallel(self, x, y):
         bounds = np.linspace(0, len(x), min(self.workers, len(x)) + 1).astype(int)
         parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        with self._blas.limit(limits=1, user_api="blas"):   # this thread does part 0
-            jobs = [self._pool.submit(_forward_backward, replica, x[part], y[part])
-                    for replica, part in zip(self.replicas[1:], parts[1:])]
-            results = [_forward_backward(self.replicas[0], x[parts[0]], y[parts[0]])]
-            results += [job.result() for job in jobs]
+        jobs = [self._pool.submit(_forward_backward, replica, x[part], y[part])
+                for replica, part in zip(self.replicas[1:], parts[1:])]
+        results = [_forward_backward(self.replicas[0], x[parts[0]], y[parts[0]])]   # part 0
+        results += [job.result() for job in jobs]
         weights = [(part.stop - part.start) / len(x) for part in parts]
         loss = sum(w * part_loss for w, (part_loss, _) in zip(weights, results))
         for i, layer in enumerate(self.model.layers):

@@ -123,6 +123,31 @@ def test_parallel_step_restores_the_blas_threads_and_stops_on_nan():
         np.testing.assert_array_equal(value, weights[key])
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_step_runs_the_blas_on_one_thread_per_worker(workers):
+    """Also the plain loop: a multi-threaded BLAS falls behind when another process
+    keeps a core busy. Outside the step the BLAS keeps its own thread count."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+
+    class Spy(ReLU):
+        def forward(self, x, train=False):
+            seen.append([lib["num_threads"] for lib in threadpool_info()
+                         if lib["user_api"] == "blas"])
+            return super().forward(x, train)
+
+    X, y = tiny_problem()
+    model = tiny_model()
+    model = Sequential([*model.layers[:1], Spy(), *model.layers[1:]],
+                       input_shape=model.input_shape)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [lib["num_threads"] for lib in threadpool_info()]
+        TrainStep(model, SGD(model, lr=0.1), workers=workers)(X[:16], y[:16])
+        assert [lib["num_threads"] for lib in threadpool_info()] == before
+    assert len(seen) == workers and all(counts and set(counts) == {1} for counts in seen)
+
+
 def test_fit_with_workers_is_repeatable_also_with_dropout():
     X, y = tiny_problem()
 

@@ -89,43 +89,76 @@ class _Pool2D(Layer):
                              f"{self.kernel_size}. Received: input of shape {list(x.shape)}")
 
 
+def _max_and_first(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Element-wise maximum of equally shaped arrays, and which array held it first.
+
+    Returns ``(best, which)``: ``best`` is a new contiguous array, ``which`` the
+    index of the first array equal to ``best`` there (strictly greater values replace,
+    so ties keep the earlier index). Each array is first copied contiguous: NumPy's
+    arithmetic on strided views is much slower than a strided copy.
+    """
+    best = arrays[0].copy()
+    which = np.zeros(best.shape, dtype=np.min_scalar_type(len(arrays) - 1))
+    better = np.empty(best.shape, dtype=bool)
+    for k, a in enumerate(arrays[1:], start=1):
+        a = np.ascontiguousarray(a)
+        np.greater(a, best, out=better)          # strict: the first maximum wins ties
+        np.maximum(best, a, out=best)
+        # Indices grow from array to array, so this sets `which` to k where `a` is
+        # better and keeps it elsewhere (faster than which[better] = k).
+        np.maximum(which, better * which.dtype.type(k), out=which)
+    return best, which
+
+
+def _send_back(grad: np.ndarray, which: np.ndarray, views: list[np.ndarray],
+               overlapping: bool) -> None:
+    """The adjoint of `_max_and_first`: ``grad`` goes to view ``which`` (in place)."""
+    won = np.empty(which.shape, dtype=bool)
+    for k, view in enumerate(views):
+        np.equal(which, k, out=won)
+        if overlapping and k > 0:   # an element can be in several windows: add up
+            view += grad * won
+        else:      # the first view, or windows that do not overlap: write directly
+            np.multiply(grad, won, out=view)
+
+
 class MaxPool2D(_Pool2D):
     """Max-pooling over ``kernel_size`` windows; see the module docstring for shapes.
 
-    The fast path loops over the KH*KW offsets inside a window (4 for 2x2) and keeps
-    the running maximum and which offset gave it, updating both in place.
+    The fast path is separable. First the maximum over the KW columns of every
+    window row, for all rows: ``rowmax`` (N, C, H, W_out). Then the maximum of KH
+    rows of ``rowmax``: the output. Each step also records which column (``col``)
+    and which row (``row``) held the maximum first, so ties go to the first maximum
+    in row-major window order, like ``maxpool_naive``: the first row that holds it,
+    and the first column in that row. Backward sends ``dout`` back through the two
+    steps in reverse. A step is KW (or KH) element-wise operations on whole arrays,
+    so a 3x3 window costs 3 + 3 of them, not 9.
     """
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self._check_input(x)
-        kw = self.kernel_size[1]
-        (_, _, first), *rest = self._offsets(self.output_shape(x.shape))
-        out = x[first].copy()                               # running maximum
-        argmax = np.zeros(out.shape, dtype=np.min_scalar_type(kw * self.kernel_size[0] - 1))
-        better = np.empty(out.shape, dtype=bool)            # which offset won: i*KW + j
-        for i, j, window in rest:
-            np.greater(x[window], out, out=better)          # strict: the first max wins ties
-            np.maximum(out, x[window], out=out)
-            # Codes grow from offset to offset, so this sets argmax to this offset's
-            # code where it is better and keeps it elsewhere (faster than argmax[better]).
-            np.maximum(argmax, better * argmax.dtype.type(i * kw + j), out=argmax)
-        self.cache = (x.shape, x.dtype, argmax)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        _, _, h_out, w_out = self.output_shape(x.shape)
+        rowmax, col = _max_and_first([x[..., j:j + sw * w_out:sw] for j in range(kw)])
+        out, row = _max_and_first([rowmax[:, :, i:i + sh * h_out:sh] for i in range(kh)])
+        self.cache = (x.shape, x.dtype, col, row)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        x_shape, dtype, argmax = self._cached()
-        check_dout(dout, argmax.shape, self._label(), dtype)
-        overlapping = any(k > s for k, s in zip(self.kernel_size, self.stride))
-        dx = np.zeros(x_shape, dtype=dout.dtype)
-        won = np.empty(argmax.shape, dtype=bool)
-        routed = np.empty(argmax.shape, dtype=dx.dtype)
-        for i, j, window in self._offsets(argmax.shape):
-            np.equal(argmax, i * self.kernel_size[1] + j, out=won)
-            if overlapping:    # a pixel can be the max of several windows: add up
-                np.multiply(dout, won, out=routed)
-                dx[window] += routed
-            else:              # each pixel is in at most one window: write directly
-                np.multiply(dout, won, out=dx[window])
+        x_shape, dtype, col, row = self._cached()
+        check_dout(dout, row.shape, self._label(), dtype)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        _, _, h_out, w_out = row.shape
+        h, w = x_shape[2:]
+        # Rows (columns) no window reads must be zero, and so must everything when
+        # windows overlap (the steps add up); otherwise every element is written.
+        covered_h, covered_w = kh == sh and kh * h_out == h, kw == sw and kw * w_out == w
+        d_rowmax = (np.empty if covered_h else np.zeros)(col.shape, dtype=dout.dtype)
+        _send_back(dout, row, [d_rowmax[:, :, i:i + sh * h_out:sh] for i in range(kh)],
+                   overlapping=kh > sh)
+        dx = (np.empty if covered_w else np.zeros)(x_shape, dtype=dout.dtype)
+        _send_back(d_rowmax, col, [dx[..., j:j + sw * w_out:sw] for j in range(kw)],
+                   overlapping=kw > sw)
         return dx
 
 

@@ -115,6 +115,24 @@ def test_signed_tiles_draw_like_signed_map():
     assert (signed_tiles(gray)[1] == 128).all()
 
 
+def test_signed_maps_of_a_gray_image_are_drawn_in_red_blue(tiny_page):
+    """The page colours a signed map's gray value v with matplotlib's RdBu_r at v / 255
+    (docs/explain.md, "Colours": white = 0); a colour image's maps stay per channel."""
+    from matplotlib import colormaps
+    colours = np.array(tiny_page[2].data["signedColours"]).reshape(256, 3)
+    rgba = np.asarray(colormaps["RdBu_r"](np.arange(256) / 255))
+    np.testing.assert_array_equal(colours, np.round(rgba[:, :3] * 255))
+    assert colours[128].min() > 240                            # zero: white
+    assert colours[255, 0] > 2 * colours[255, 2]               # positive: red
+    assert colours[0, 2] > 2 * colours[0, 0]                   # negative: blue
+    rng = np.random.default_rng(4)
+    colour_model = Sequential([Conv2D(3, 2, 3, padding=1, rng=rng), ReLU(), Flatten(),
+                               Dense(2 * 6 * 6, 2, rng=rng)], input_shape=(3, 6, 6))
+    x = rng.random((1, 3, 6, 6)).astype(np.float32)
+    result = build_explorer(colour_model, x, ["a"], progress=False, workers=1)
+    assert result.data["signedColours"] is None
+
+
 def test_tile_sheet_puts_tile_i_at_row_i_div_columns():
     tiles = np.arange(5 * 2 * 3, dtype=np.uint8).reshape(5, 2, 3)
     sheet = tile_sheet(tiles, 2)

@@ -22,8 +22,10 @@ map: its standard and guided maps are exactly zero (its ReLU passes no gradient)
 
 Pictures are stored as PNG data URIs: the neuron maps of one (image, layer, rule) as
 one sheet of tiles, tile ``i`` for neuron ``i`` of the layer's list, each the size of
-the image, drawn with `explain.signed_map` (gray is zero; brighter positive, darker
-negative).
+the image, in the gray values of `explain.signed_map` (128 is zero; brighter positive,
+darker negative). The page colours them with ``SIGNED_CMAP`` (``RdBu_r``: white = 0, red
+positive, blue negative; docs/explain.md, "Colours") through the 256 colours of
+`signed_colours`; maps of a colour image stay per channel, mid-gray = 0.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from ..io import atomic_write
 from ..layers import RELU_MODES, ReLU
 from ..sequential import Sequential
 from ..train import check_workers, default_workers
+from .panels import SIGNED_CMAP
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "explorer.html"
 ALL_NEURONS = 4096        # a last conv layer with at most this many neurons shows them all
@@ -73,6 +76,15 @@ def png_uri(pixels: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=6)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def signed_colours() -> list[int]:
+    """The page's colour for each gray value ``v`` = 0..255 of a signed map: ``SIGNED_CMAP``
+    (``RdBu_r``) at ``v / 255``, as 768 numbers ``r0, g0, b0, r1, ...`` in 0..255.
+    ``v`` = 128 (zero) is white, 255 dark red, 0 dark blue."""
+    from matplotlib import colormaps
+    rgb = colormaps[SIGNED_CMAP](np.arange(256) / 255)[:, :3]
+    return [int(v) for v in to_uint8(rgb).ravel()]
 
 
 def to_uint8(picture: np.ndarray) -> np.ndarray:
@@ -291,6 +303,8 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
         "title": title, "classes": list(class_names), "size": [height, width],
         "cam": explain.cam_layer(model), "rules": list(RELU_MODES),
         "ruleTitles": [RULE_TITLES[m] for m in RELU_MODES],
+        # signed maps of a one-channel image are coloured on the page; of a colour image not
+        "signedColours": signed_colours() if images.shape[1] == 1 else None,
         "layers": [{"name": layer, "shape": shapes[layer], "relu": isinstance(model[layer], ReLU),
                     "every": layer == layers[-1] and int(np.prod(shapes[layer])) <= ALL_NEURONS}
                    for layer in layers],

@@ -41,3 +41,24 @@ def assert_close_grad(analytic, numeric, name, tol=1e-6):
         f"{name} has shape {analytic.shape}, expected {numeric.shape}")
     error = rel_error(analytic, numeric)
     assert error < tol, f"{name} differs from the numerical gradient: rel_error={error:.2e}"
+
+
+def linear_model(student, w, b=None):
+    """The student's ``flatten -> fc1`` in float64, with weights ``w`` (and bias ``b``,
+    default 0): scores = flatten(x) @ w + b, so gradients can be checked by hand."""
+    model = student.Sequential([student.layers.Flatten(name="flat"),
+                                student.layers.Dense(w.shape[0], w.shape[1], name="fc1")])
+    model = model.astype(np.float64)
+    student.set(model["fc1"].params["W"], w)
+    if b is not None:
+        student.set(model["fc1"].params["b"], b)
+    return model
+
+
+def conv_net_scores(x, p):
+    """The scores of ``conv1 (3x3, pad 1) -> relu -> flatten -> fc1`` with the weights in
+    ``p`` (w1, b1, w2, b2), written out in NumPy: the grader's own forward pass."""
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
+    h = np.einsum("nchwij,fcij->nfhw", windows, p["w1"]) + p["b1"][None, :, None, None]
+    return np.maximum(h, 0).reshape(len(x), -1) @ p["w2"] + p["b2"]

@@ -4,7 +4,7 @@ ReLUs are set to, dtypes, and guided backprop of a class score against the chain
 
 import numpy as np
 import pytest
-from autograde_helpers import numerical_gradient, rel_error
+from autograde_helpers import conv_net_scores, numerical_gradient, rel_error
 
 
 def _conv_net(student, rng):
@@ -22,13 +22,6 @@ def _conv_net(student, rng):
     return model, params
 
 
-def _scores(x, p):
-    """The network of _conv_net, written here."""
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
-    h = np.einsum("nchwij,fcij->nfhw", windows, p["w1"]) + p["b1"][None, :, None, None]
-    return np.maximum(h, 0).reshape(len(x), -1) @ p["w2"] + p["b2"]
-
 
 @pytest.mark.points(2)
 def test_class_saliency_matches_numerical(student, rng):
@@ -38,7 +31,7 @@ def test_class_saliency_matches_numerical(student, rng):
     classes = np.array([2, 0])
     got = student.explain.class_saliency(model, x, classes)
     for i, c in enumerate(classes):
-        numeric = numerical_gradient(lambda v, i=i, c=c: _scores(v, params)[i, c], x)
+        numeric = numerical_gradient(lambda v, i=i, c=c: conv_net_scores(v, params)[i, c], x)
         expected = np.abs(numeric[i]).max(axis=0)
         error = rel_error(got[i], expected)
         assert error < 1e-6, f"image {i}: rel_error={error:.2e}"
@@ -52,7 +45,7 @@ def test_class_saliency_is_the_true_gradient_whatever_the_relu_mode(student, rng
     x = rng.standard_normal((1, 3, 4, 4))
     model.set_relu_mode("guided")
     got = student.explain.class_saliency(model, x, 1)
-    numeric = numerical_gradient(lambda v: _scores(v, params)[0, 1], x)
+    numeric = numerical_gradient(lambda v: conv_net_scores(v, params)[0, 1], x)
     np.testing.assert_allclose(got[0], np.abs(numeric[0]).max(axis=0), rtol=1e-5, atol=1e-8)
     assert student.get(model["relu1"].mode) == "guided", "the model's ReLU mode changed"
 

@@ -3,6 +3,7 @@ with the network written out here, within bounds, and in float32."""
 
 import numpy as np
 import pytest
+from autograde_helpers import conv_net_scores
 
 
 def _conv_net(student, rng):
@@ -19,12 +20,6 @@ def _conv_net(student, rng):
     return model, p
 
 
-def _scores(x, p):
-    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
-    h = np.einsum("nchwij,fcij->nfhw", windows, p["w1"]) + p["b1"][None, :, None, None]
-    return np.maximum(h, 0).reshape(len(x), -1) @ p["w2"] + p["b2"]
-
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("signed", [False, True])
@@ -33,11 +28,11 @@ def test_fools_a_small_conv_net(student, rng, signed):
     here), and the reported sizes of the change are those of the image returned."""
     model, p = _conv_net(student, rng)
     x = rng.random((1, 1, 5, 5))
-    target = int(_scores(x, p)[0].argmin())
+    target = int(conv_net_scores(x, p)[0].argmin())
     result = student.explain.fool(model, x, target, step=0.02, max_steps=500, signed=signed)
     image = student.get(result.image)
     assert student.get(result.success) is True
-    assert _scores(image, p)[0].argmax() == target == student.get(result.predicted)
+    assert conv_net_scores(image, p)[0].argmax() == target == student.get(result.predicted)
     np.testing.assert_allclose(student.get(result.linf), np.abs(image - x).max(), rtol=1e-9)
     np.testing.assert_allclose(student.get(result.l2), np.sqrt(((image - x) ** 2).sum()),
                                rtol=1e-9)
@@ -49,7 +44,7 @@ def test_bounds_and_float32(student, rng):
     model, p = _conv_net(student, rng)
     model = model.astype(np.float32)
     x = rng.random((1, 1, 5, 5)).astype(np.float32)
-    target = int(_scores(x.astype(np.float64), p)[0].argmin())
+    target = int(conv_net_scores(x.astype(np.float64), p)[0].argmin())
     result = student.explain.fool(model, x, target, step=0.02, max_steps=500,
                                   bounds=(0.0, 1.0))
     image = student.get(result.image)

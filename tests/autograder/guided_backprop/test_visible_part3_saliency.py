@@ -7,15 +7,7 @@ them with `python -m pytest tests/test_visible_part3_saliency.py`.
 
 import numpy as np
 import pytest
-
-
-def _linear_model(student, w):
-    """flatten -> fc1 (C*H*W -> classes), with the weights given here."""
-    model = student.Sequential([student.layers.Flatten(name="flat"),
-                                student.layers.Dense(w.shape[0], w.shape[1], name="fc1")])
-    model = model.astype(np.float64)
-    student.set(model["fc1"].params["W"], w)
-    return model
+from autograde_helpers import linear_model
 
 
 @pytest.mark.points(2)
@@ -23,7 +15,7 @@ def test_class_gradient_of_a_linear_model(student, rng):
     """gradient(model, x, classes) with one class per image: image i gets column
     classes[i] of W, in the image's shape."""
     w = rng.standard_normal((2 * 3 * 3, 4))
-    model = _linear_model(student, w)
+    model = linear_model(student, w)
     x = rng.standard_normal((3, 2, 3, 3))
     classes = np.array([2, 0, 2])
     got = student.explain.gradient(model, x, classes, mode="standard")
@@ -38,7 +30,7 @@ def test_class_gradient_of_a_linear_model(student, rng):
 def test_class_saliency_of_a_linear_model(student, rng):
     """class_saliency is max over channels of |gradient|: (N, H, W), one number per pixel."""
     w = rng.standard_normal((3 * 2 * 2, 5))
-    model = _linear_model(student, w)
+    model = linear_model(student, w)
     x = rng.standard_normal((2, 3, 2, 2))
     got = student.explain.class_saliency(model, x, np.array([4, 1]))
     columns = w[:, [4, 1]].T.reshape(2, 3, 2, 2)

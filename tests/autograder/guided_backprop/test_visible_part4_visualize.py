@@ -8,15 +8,7 @@ gradient is column c of W, so one step can be checked by hand. Run them with
 
 import numpy as np
 import pytest
-
-
-def _linear_model(student, w, b):
-    model = student.Sequential([student.layers.Flatten(name="flat"),
-                                student.layers.Dense(w.shape[0], w.shape[1], name="fc1")])
-    model = model.astype(np.float64)
-    student.set(model["fc1"].params["W"], w)
-    student.set(model["fc1"].params["b"], b)
-    return model
+from autograde_helpers import linear_model
 
 
 def _rms(a):
@@ -28,7 +20,7 @@ def test_one_step_on_a_linear_model(student, rng):
     """No regulariser, no jitter: one step adds lr * W[:, c] / rms(W[:, c]) to the image,
     and the score history holds the score before the step."""
     w, b = rng.standard_normal((2 * 3 * 3, 4)), rng.standard_normal(4)
-    model = _linear_model(student, w, b)
+    model = linear_model(student, w, b)
     x0 = rng.standard_normal((1, 2, 3, 3))
     result = student.explain.maximize(model, 2, steps=1, lr=0.5, l2=0.0, jitter=0,
                                       blur_every=0, x0=x0, progress=False)

@@ -8,15 +8,7 @@ column t of W, so the steps can be followed by hand. Run them with
 
 import numpy as np
 import pytest
-
-
-def _linear_model(student, w, b):
-    model = student.Sequential([student.layers.Flatten(name="flat"),
-                                student.layers.Dense(w.shape[0], w.shape[1], name="fc1")])
-    model = model.astype(np.float64)
-    student.set(model["fc1"].params["W"], w)
-    student.set(model["fc1"].params["b"], b)
-    return model
+from autograde_helpers import linear_model
 
 
 def _setup(rng):
@@ -30,7 +22,7 @@ def _setup(rng):
 def test_steps_on_a_linear_model(student, rng):
     """Normalised steps of size `step` along W[:, t], and not one step more than needed."""
     w, b, x = _setup(rng)
-    model = _linear_model(student, w, b)
+    model = linear_model(student, w, b)
     direction = (w[:, 2] / np.sqrt(np.mean(w[:, 2] ** 2))).reshape(x.shape)
     k = 0
     while ((x + k * 0.25 * direction).reshape(1, -1) @ w + b).argmax() != 2:
@@ -47,7 +39,7 @@ def test_signed_steps(student, rng):
     """signed=True (FGSM): every pixel moves by exactly `step`, in the direction of the
     sign of the gradient."""
     w, b, x = _setup(rng)
-    model = _linear_model(student, w, b)
+    model = linear_model(student, w, b)
     result = student.explain.fool(model, x, 1, step=0.01, max_steps=1, signed=True)
     assert student.get(result.steps) == 1 and student.get(result.success) is False
     expected = x + 0.01 * np.sign(w[:, 1]).reshape(x.shape)

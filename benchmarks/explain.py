@@ -98,24 +98,10 @@ def lifetime_peak_mb() -> float:
 
 # -- the two models ------------------------------------------------------------------
 def build_minicnn(seed: int):
-    """VGG-16's layers as a minicnn Sequential, He-normal weights from ``seed``."""
-    import minicnn
-    from minicnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+    """VGG-16 as `minicnn.models.vgg16` builds it, He-normal weights from ``seed``."""
+    import minicnn.models
 
-    rng = np.random.default_rng(seed)
-    layers, c = [], 3
-    for v in VGG16:
-        if v == "M":
-            layers.append(MaxPool2D(2))
-        else:
-            layers += [Conv2D(c, v, 3, padding=1, rng=rng), ReLU()]
-            c = v
-    layers.append(Flatten())
-    for i, (n_in, n_out) in enumerate(zip(DENSE, DENSE[1:])):
-        layers.append(Dense(n_in, n_out, rng=rng))
-        if i < len(DENSE) - 2:
-            layers.append(ReLU())
-    return minicnn.Sequential(layers, input_shape=(3, 224, 224))
+    return minicnn.models.vgg16(rng=seed)
 
 
 def build_torch(weights_path: str):

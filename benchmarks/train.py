@@ -88,7 +88,14 @@ def minicnn_epoch(step, X, y, order, batch_size) -> float:
 
 
 def profile(model, optimizer, X, y, steps, batch_size) -> None:
-    """Mean forward and backward time of each layer (and the Adam step) per step."""
+    """Mean forward and backward time of each layer (and the Adam step) per step, with
+    the BLAS held to one thread as in `TrainStep`."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        _profile(model, optimizer, X, y, steps, batch_size)
+
+
+def _profile(model, optimizer, X, y, steps, batch_size) -> None:
     loss_fn = SoftmaxCrossEntropy()
     order = np.random.default_rng(ARGS.seed).permutation(len(X))
     times = {name: [0.0, 0.0] for name in model.names() + ["loss", "adam"]}

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from .layers._threads import one_thread
 from .losses import SoftmaxCrossEntropy
 from .sequential import Sequential
 from .validation import (
@@ -114,8 +115,10 @@ class TrainStep:
     own thread count. OpenBLAS's threads busy-wait for work between products: when
     another process (a browser, a second notebook) keeps a core busy, a multi-threaded
     BLAS competes with it and with the step's own element-wise work, and a step takes
-    several times longer (measured in docs/training.md). One BLAS thread per worker
-    uses at most ``workers`` cores and never waits on a descheduled BLAS thread.
+    several times longer (measured in docs/training.md). With ``workers=1`` the
+    convolutions still use every core, through minicnn's own kernel threads
+    (``layers/_threads.py``), which sleep rather than spin when idle; with several
+    workers each replica's kernels run on its worker's thread only.
     """
 
     def __init__(self, model: Sequential, optimizer, workers: int = 1):
@@ -138,7 +141,8 @@ class TrainStep:
             if self.workers == 1 or len(x) < 2:
                 loss, scores = _forward_backward(self.model, x, y)
             else:
-                loss, scores = self._parallel(x, y)
+                with one_thread():              # the workers already use every core
+                    loss, scores = self._parallel(x, y)
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss}")
         self.optimizer.step()

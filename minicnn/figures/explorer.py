@@ -31,6 +31,7 @@ positive, blue negative; docs/explain.md, "Colours") through the 256 colours of
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import io
 import json
@@ -48,6 +49,7 @@ from ..explain import display
 from ..explain.core import check_input
 from ..io import atomic_write
 from ..layers import RELU_MODES, ReLU
+from ..layers._threads import one_thread
 from ..sequential import Sequential
 from ..train import check_workers, default_workers
 from .panels import SIGNED_CMAP
@@ -327,9 +329,11 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
             bar.update(1)
 
     # Data parallelism over the images: each thread has its own copy of the model (its own
-    # caches), and the BLAS library is held to one thread so the workers share the cores.
+    # caches), and the BLAS library (and with several workers the convolution kernels)
+    # are held to one thread each, so the workers share the cores.
     with tqdm(total=len(images), desc="explorer", unit="image", disable=not progress) as bar, \
             ThreadpoolController().limit(limits=1, user_api="blas"), \
+            one_thread() if workers > 1 else contextlib.nullcontext(), \
             ThreadPoolExecutor(workers) as pool:
         jobs = [pool.submit(run, w, copy.deepcopy(model) if w else model)
                 for w in range(workers)]

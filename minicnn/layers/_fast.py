@@ -36,11 +36,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._threads import kernel_threads, parallel_map
+
 # Bytes of gathered columns per chunk: enough for large matrix products, small
 # enough to stay in the CPU's last-level cache (32 MB on the benchmark machine).
 _CHUNK_BYTES = 16 * 2**20
 # Keep a layer's columns from forward to backward when all of them take at most this.
 _KEEP_BYTES = 32 * 2**20
+# Split work among the threads only when its columns take at least this.
+_SPLIT_BYTES = 2**20
 
 
 def pad_images(x: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
@@ -85,22 +89,26 @@ def col2im(cols: np.ndarray, kh: int, kw: int, stride: tuple[int, int],
             dx_t[:, :, i:i + sh * h_out:sh, j:j + sw * w_out:sw] += cols[:, i, j]
 
 
-def _blocks(n: int, c: int, kh: int, kw: int, h_out: int, w_out: int, dtype):
-    """Yield ``(images, rows)`` slices with about ``_CHUNK_BYTES`` of columns each.
+def _blocks(n: int, c: int, kh: int, kw: int, h_out: int, w_out: int, dtype,
+            parts: int = 1) -> list[tuple[slice, slice]]:
+    """``(images, rows)`` slices with about ``_CHUNK_BYTES`` of columns each, and at
+    least ``parts`` of them when the work is worth splitting (one per thread).
 
     Several whole images per block when an image's columns fit; otherwise one image
     at a time, cut into bands of output rows (``rows`` slices H_out).
     """
     per_row = c * kh * kw * w_out * np.dtype(dtype).itemsize
+    if per_row * h_out * n < _SPLIT_BYTES:
+        parts = 1
     rows = max(1, min(h_out, _CHUNK_BYTES // max(per_row, 1)))
+    if n < parts:                                  # too few images: cut them into bands
+        rows = min(rows, -(-h_out // parts))
     if rows < h_out:
-        for i in range(n):
-            for top in range(0, h_out, rows):
-                yield slice(i, i + 1), slice(top, min(top + rows, h_out))
-        return
-    step = max(1, min(n, _CHUNK_BYTES // max(per_row * h_out, 1)))
-    for start in range(0, n, step):
-        yield slice(start, min(start + step, n)), slice(0, h_out)
+        return [(slice(i, i + 1), slice(top, min(top + rows, h_out)))
+                for i in range(n) for top in range(0, h_out, rows)]
+    step = max(1, min(n, _CHUNK_BYTES // max(per_row * h_out, 1), -(-n // parts)))
+    return [(slice(start, min(start + step, n)), slice(0, h_out))
+            for start in range(0, n, step)]
 
 
 def _input_rows(rows: slice, sh: int, kh: int) -> slice:
@@ -166,23 +174,31 @@ def conv_forward(x_pad: np.ndarray, w: np.ndarray, b: np.ndarray,
 
     Per chunk of m images: gather the columns, one matrix product
     ``(F, C*KH*KW) @ (C*KH*KW, m*H_out*W_out)``, and the result plus the bias copied
-    into ``out`` as (m, F, H_out, W_out). If ``keep`` is a list, each chunk's columns
-    are appended to it, for ``conv_backward(..., columns=keep)``.
+    into ``out`` as (m, F, H_out, W_out). The chunks run on the kernel threads
+    (``_threads.py``); each writes its own part of ``out``. If ``keep`` is a list,
+    each chunk's ``(block, columns)`` is appended to it, for
+    ``conv_backward(..., columns=keep)``.
     """
     n, c, hp, wp = x_pad.shape
     f, _, kh, kw = w.shape
     h_out, w_out = (hp - kh) // stride[0] + 1, (wp - kw) // stride[1] + 1
     w_2d = w.reshape(f, c * kh * kw)
     out = np.empty((n, f, h_out, w_out), dtype=np.result_type(x_pad, w))
-    for images, rows in _blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype):
+
+    def chunk(block):
+        images, rows = block
         h_rows = rows.stop - rows.start
         x_rows = x_pad[images, :, _input_rows(rows, stride[0], kh)]
         cols = im2col(x_rows, kh, kw, stride, h_rows, w_out)
-        if keep is not None:
-            keep.append(cols)
         y = _output(w_2d, cols.reshape(c * kh * kw, -1), x_rows.shape[0])  # (m, F, L)
         y = y.reshape(-1, f, h_rows, w_out)
         np.add(y, b[:, None, None], out=out[images, :, rows])   # bias added while copying
+        return cols if keep is not None else None
+
+    blocks = _blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype, kernel_threads())
+    columns = list(parallel_map(chunk, blocks))
+    if keep is not None:
+        keep.extend(zip(blocks, columns))
     return out
 
 
@@ -190,13 +206,19 @@ def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
                   stride: tuple[int, int], pad: tuple[int, int], param_grads: bool = True,
                   columns: list | None = None, input_grad: bool = True):
     """Gradients of `conv_forward`. Returns ``(dx, dw, db)``; dw, db are None if not
-    ``param_grads``, dx is None if not ``input_grad``. ``columns``: the chunks'
-    columns kept by forward, if any.
+    ``param_grads``, dx is None if not ``input_grad``. ``columns``: the chunks and
+    their columns kept by forward, if any (then backward uses the same chunks).
 
     dout: (N, F, H_out, W_out), x_pad: (N, C, H_pad, W_pad) -> dx: (N, C, H, W).
     Per chunk: dW += dout @ cols.T and, in the general case, d(x_pad) += col2im(W_2d.T
     @ dout). For stride 1 with no more filters than input channels, dx is instead
     the full convolution of dout with the flipped filters.
+
+    The chunks run on the kernel threads. Each returns its share of dW and db, added
+    up in chunk order. Chunks of whole images scatter into their own images of
+    d(x_pad). Bands of one image share input rows: with several threads each band
+    scatters into a buffer of its own, which this thread adds into d(x_pad), in band
+    order, as soon as the band is done.
     """
     n, c, hp, wp = x_pad.shape
     f, _, kh, kw = w.shape
@@ -208,27 +230,46 @@ def conv_backward(dout: np.ndarray, x_pad: np.ndarray, w: np.ndarray,
     full_conv = stride == (1, 1) and ph < kh and pw < kw and f <= c
     scatter = input_grad and not full_conv          # dx by col2im, chunk by chunk
     dtype = np.result_type(dout, x_pad, w)
-    dw_t = np.zeros((c * kh * kw, f), dtype=dtype) if param_grads else None
-    db = np.zeros(f, dtype=dtype) if param_grads else None
     dx_pad = np.zeros(x_pad.shape, dtype=dtype) if scatter else None
-    for k, (images, rows) in enumerate(_blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype)):
+    threads = kernel_threads()
+    if columns:
+        blocks = [block for block, _ in columns]
+    else:
+        blocks = _blocks(n, c, kh, kw, h_out, w_out, x_pad.dtype, threads)
+    # Large products (many column rows) want dout as (F, m*L): copy it once for both.
+    large = c * kh * kw >= _THIN_ROWS and (param_grads or scatter)
+
+    def chunk(k):
+        images, rows = blocks[k]
         h_rows = rows.stop - rows.start
         x_rows = _input_rows(rows, stride[0], kh)
         d = dout[images, :, rows].reshape(-1, f, h_rows * w_out)        # (m, F, L)
-        # Large products (many column rows) want dout as (F, m*L): copy it once for both.
-        large = c * kh * kw >= _THIN_ROWS and (param_grads or scatter)
         d_2d = _filters_first(d) if large else None
+        dw_t = db = band = None
         if param_grads:
             if columns:
-                cols = columns[k]
+                cols = columns[k][1]
             else:
                 cols = im2col(x_pad[images, :, x_rows], kh, kw, stride, h_rows, w_out)
-            dw_t += _weight_grad_t(d, d_2d, cols.reshape(c * kh * kw, -1))
-            db += d_2d.sum(axis=1) if d_2d is not None else d.sum(axis=(0, 2))
+            dw_t = _weight_grad_t(d, d_2d, cols.reshape(c * kh * kw, -1))
+            db = d_2d.sum(axis=1) if d_2d is not None else d.sum(axis=(0, 2))
         if scatter:
             dcols = _column_grad(w_2d, d, d_2d).reshape(c, kh, kw, -1, h_rows, w_out)
-            # Neighbouring bands' windows share input rows; col2im adds, so both count.
-            col2im(dcols, kh, kw, stride, dx_pad[images, :, x_rows])
+            target = dx_pad[images, :, x_rows]
+            if threads > 1 and h_rows < h_out:      # a band: rows shared with neighbours
+                target = band = np.zeros_like(target)
+            col2im(dcols, kh, kw, stride, target)
+        return dw_t, db, band
+
+    dw_t = np.zeros((c * kh * kw, f), dtype=dtype) if param_grads else None
+    db = np.zeros(f, dtype=dtype) if param_grads else None
+    for (images, rows), (chunk_dw_t, chunk_db, band) in zip(
+            blocks, parallel_map(chunk, range(len(blocks)))):
+        if param_grads:
+            dw_t += chunk_dw_t
+            db += chunk_db
+        if band is not None:         # neighbouring bands' windows overlap: both count
+            dx_pad[images, :, _input_rows(rows, stride[0], kh)] += band
     dw = np.ascontiguousarray(dw_t.T).reshape(f, c, kh, kw) if param_grads else None
     if not input_grad:
         return None, dw, db

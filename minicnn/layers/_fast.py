@@ -7,7 +7,7 @@ For a chunk of ``m`` images the column matrix is laid out as
     cols : (C, KH, KW, m, H_out, W_out) = (C*KH*KW, m*H_out*W_out)
 
 Its rows are ordered like ``W.reshape(F, C*KH*KW)``, so the convolution of the chunk
-is ``W.reshape(F, -1) @ cols``, of shape (F, m*H_out*W_out). Three choices make this
+is ``W.reshape(F, -1) @ cols``, of shape (F, m*H_out*W_out). These choices make it
 fast on a CPU:
 
 * The gathers loop over the KH*KW kernel offsets (9 for a 3x3 kernel), never over
@@ -22,7 +22,11 @@ fast on a CPU:
 * ``backward`` needs the columns again for the weight gradient. In training, when
   all of them are small (``_KEEP_BYTES``: a batch of small images), ``conv_forward``
   hands them back for ``Conv2D`` to cache. Otherwise (explanations, big inputs)
-  ``backward`` gathers them again from the padded input: memory stays at one chunk.
+  ``backward`` gathers them again from the padded input: memory stays at one chunk
+  per thread.
+* The chunks run on a few threads of minicnn's own (``_threads.py``), each with a
+  one-thread BLAS, so the gathers use every core as well as the products. With
+  several threads the work is cut into at least one chunk per thread.
 * For stride 1, the input gradient is itself a convolution -- of ``dout`` with the
   filters flipped and their in/out channels swapped ("full" convolution) -- so it
   reuses the forward code. That is faster than scattering columns back (``col2im``)

@@ -277,6 +277,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     import numpy as np
 
     from . import __version__, data, models
+    from .layers._threads import default_threads
     from .optim import SGD, Adam
     from .train import default_workers, evaluate, fit
 
@@ -338,7 +339,10 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"(test loss {test_loss:.4f})")
     record = {"command": command, "dataset": args.dataset, "seed": args.seed,
               "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-              "optimizer": args.optimizer, "workers": workers, "train_images": len(X),
+              "optimizer": args.optimizer, "workers": workers,
+              # with one worker the convolutions' own threads also set the sums' order
+              "kernel_threads": default_threads() if workers == 1 else 1,
+              "train_images": len(X),
               "val_images": args.val,
               "test_images": len(X_test), "test_loss": test_loss, "test_accuracy": test_acc,
               "history": {"loss": history.loss, "accuracy": history.accuracy,

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from test_fast_paths import TOL, conv_config
 
+from minicnn import models
 from minicnn.layers import _fast, _threads
 from minicnn.layers.conv import Conv2D, conv2d_naive, conv2d_naive_backward
+from minicnn.optim import SGD
+from minicnn.train import TrainStep
 
 
 @pytest.fixture
@@ -140,3 +143,18 @@ def test_a_forked_child_starts_its_own_threads(threads):
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     pytest.fail("the forked child hung in Conv2D")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_train_step_uses_the_kernel_threads_only_with_one_worker(workers, threads,
+                                                                monkeypatch):
+    """One worker: the convolutions use the pool. Several: each replica's convolutions
+    run on its own worker thread (the workers already use the cores)."""
+    threads(2)
+    names = spy_on_gathers(monkeypatch)
+    model = models.shapes_cnn(rng=0, size=16)
+    step = TrainStep(model, SGD(model, lr=0.01), workers=workers)
+    x = np.random.default_rng(0).standard_normal((8, 1, 16, 16)).astype(np.float32)
+    step(x, np.arange(8) % 4)
+    on_pool = [name.startswith("minicnn-kernel") for name in names]
+    assert any(on_pool) if workers == 1 else not any(on_pool), names

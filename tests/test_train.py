@@ -323,6 +323,7 @@ def test_cli_tiny_training_run(tmp_path):
     assert record["command"].startswith("python -m minicnn train --dataset shapes --epochs 1")
     assert record["command"].endswith("--workers 2 --limit 200 --val 100")
     assert record["workers"] == 2 and "2 worker thread(s)" in result.stdout
+    assert record["kernel_threads"] == 1        # each worker's convolutions on its thread
     assert 0 <= record["test_accuracy"] <= 1
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -8,11 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from test_fast_paths import TOL, conv_config
+from test_fast_paths import TOL, conv_config, pool_config
 
 from minicnn import models
-from minicnn.layers import _fast, _threads
+from minicnn.layers import _fast, _threads, pooling
 from minicnn.layers.conv import Conv2D, conv2d_naive, conv2d_naive_backward
+from minicnn.layers.pooling import MaxPool2D, maxpool_naive, maxpool_naive_backward
 from minicnn.optim import SGD
 from minicnn.train import TrainStep
 
@@ -20,7 +21,8 @@ from minicnn.train import TrainStep
 @pytest.fixture
 def threads(monkeypatch):
     """Split every convolution, however small, over the given number of threads."""
-    monkeypatch.setattr(_fast, "_SPLIT_BYTES", 0)
+    monkeypatch.setattr(_fast, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(_threads, "SPLIT_BYTES", 0)
 
     def use(count):
         monkeypatch.setenv("OMP_NUM_THREADS", str(count))
@@ -67,6 +69,35 @@ def test_conv_on_several_threads_matches_the_loops(seed, count, chunk_bytes, thr
         np.testing.assert_allclose(dx, dx_ref, **TOL[np.float64])
         np.testing.assert_allclose(layer.grads["W"], dw_ref, **TOL[np.float64])
         np.testing.assert_allclose(layer.grads["b"], db_ref, **TOL[np.float64])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", range(20))
+def test_maxpool_on_several_threads_matches_the_loops(seed, ties, threads):
+    threads(3)
+    rng, x_shape, k, s = pool_config(seed)
+    x_shape = (5, *x_shape[1:])                    # enough images for three parts
+    x = rng.integers(0, 3, size=x_shape) if ties else rng.standard_normal(x_shape)
+    x = x.astype(np.float64)
+    layer = MaxPool2D(k, stride=s)
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out, maxpool_naive(x, k, s))
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(layer.backward(dout), maxpool_naive_backward(dout, x, k, s),
+                               **TOL[np.float64])
+
+
+def test_maxpool_parts_run_on_the_pool_threads(threads, monkeypatch):
+    threads(2)
+    names = []
+    max_and_first = pooling._max_and_first
+
+    def recording(*args, **kwargs):
+        names.append(threading.current_thread().name)
+        return max_and_first(*args, **kwargs)
+    monkeypatch.setattr(pooling, "_max_and_first", recording)
+    MaxPool2D(2).forward(np.ones((4, 2, 6, 6)))
+    assert sum(name.startswith("minicnn-kernel") for name in names) == 4, names
 
 
 def test_the_chunks_run_on_the_pool_threads(threads, monkeypatch):

@@ -40,15 +40,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._threads import kernel_threads, parallel_map
+from ._threads import SPLIT_BYTES, kernel_threads, parallel_map
 
 # Bytes of gathered columns per chunk: enough for large matrix products, small
 # enough to stay in the CPU's last-level cache (32 MB on the benchmark machine).
 _CHUNK_BYTES = 16 * 2**20
 # Keep a layer's columns from forward to backward when all of them take at most this.
 _KEEP_BYTES = 32 * 2**20
-# Split work among the threads only when its columns take at least this.
-_SPLIT_BYTES = 2**20
 
 
 def pad_images(x: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
@@ -102,7 +100,7 @@ def _blocks(n: int, c: int, kh: int, kw: int, h_out: int, w_out: int, dtype,
     at a time, cut into bands of output rows (``rows`` slices H_out).
     """
     per_row = c * kh * kw * w_out * np.dtype(dtype).itemsize
-    if per_row * h_out * n < _SPLIT_BYTES:
+    if per_row * h_out * n < SPLIT_BYTES:
         parts = 1
     rows = max(1, min(h_out, _CHUNK_BYTES // max(per_row, 1)))
     if n < parts:                                  # too few images: cut them into bands

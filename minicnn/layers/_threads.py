@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 MAX_THREADS = 4
+# Work smaller than this (bytes of data) stays on one thread: handing it over costs more.
+SPLIT_BYTES = 2**20
 
 _override: int | None = None            # set by `one_thread`
 _pool: ThreadPoolExecutor | None = None
@@ -85,6 +87,14 @@ def parallel_map(job, items) -> Iterator:
         return
     with _blas_controller().limit(limits=1, user_api="blas"):
         yield from pool.map(job, items)
+
+
+def image_parts(n: int, nbytes: int) -> list[slice]:
+    """Slices of the n images of a batch of ``nbytes``: one per kernel thread when the
+    batch is large enough to be worth splitting (``SPLIT_BYTES``), else one."""
+    parts = min(n, kernel_threads()) if nbytes >= SPLIT_BYTES else 1
+    bounds = [n * k // parts for k in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _executor() -> ThreadPoolExecutor | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_array, check_dout, pair
+from ._threads import image_parts, parallel_map
 from .base import Layer
 from .conv import conv_output_size
 
@@ -89,16 +90,22 @@ class _Pool2D(Layer):
                              f"{self.kernel_size}. Received: input of shape {list(x.shape)}")
 
 
-def _max_and_first(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _max_and_first(arrays: list[np.ndarray], best: np.ndarray | None = None,
+                   which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Element-wise maximum of equally shaped arrays, and which array held it first.
 
-    Returns ``(best, which)``: ``best`` is a new contiguous array, ``which`` the
-    index of the first array equal to ``best`` there (strictly greater values replace,
-    so ties keep the earlier index). Each array is first copied contiguous: NumPy's
-    arithmetic on strided views is much slower than a strided copy.
+    Returns ``(best, which)``: ``best`` is a contiguous array (written into the given
+    one, if any), ``which`` the index of the first array equal to ``best`` there
+    (strictly greater values replace, so ties keep the earlier index). Each array is
+    first copied contiguous: NumPy's arithmetic on strided views is much slower than a
+    strided copy.
     """
-    best = arrays[0].copy()
-    which = np.zeros(best.shape, dtype=np.min_scalar_type(len(arrays) - 1))
+    if best is None:
+        best = np.empty(arrays[0].shape, dtype=arrays[0].dtype)
+    if which is None:
+        which = np.empty(best.shape, dtype=_index_dtype(len(arrays)))
+    best[...] = arrays[0]
+    which[...] = 0
     better = np.empty(best.shape, dtype=bool)
     for k, a in enumerate(arrays[1:], start=1):
         a = np.ascontiguousarray(a)
@@ -108,6 +115,11 @@ def _max_and_first(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         # better and keeps it elsewhere (faster than which[better] = k).
         np.maximum(which, better * which.dtype.type(k), out=which)
     return best, which
+
+
+def _index_dtype(count: int) -> np.dtype:
+    """The smallest unsigned integer type for indices 0 .. count - 1."""
+    return np.min_scalar_type(count - 1)
 
 
 def _send_back(grad: np.ndarray, which: np.ndarray, views: list[np.ndarray],
@@ -133,14 +145,26 @@ class MaxPool2D(_Pool2D):
     and the first column in that row. Backward sends ``dout`` back through the two
     steps in reverse. A step is KW (or KH) element-wise operations on whole arrays,
     so a 3x3 window costs 3 + 3 of them, not 9.
+
+    Images are independent, so a large batch is cut into one part per kernel thread
+    (``_threads.py``), each part written into its own slice of the results.
     """
 
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         self._check_input(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        _, _, h_out, w_out = self.output_shape(x.shape)
-        rowmax, col = _max_and_first([x[..., j:j + sw * w_out:sw] for j in range(kw)])
-        out, row = _max_and_first([rowmax[:, :, i:i + sh * h_out:sh] for i in range(kh)])
+        out = np.empty(self.output_shape(x.shape), dtype=x.dtype)
+        n, c, h_out, w_out = out.shape
+        col = np.empty((n, c, x.shape[2], w_out), dtype=_index_dtype(kw))
+        row = np.empty(out.shape, dtype=_index_dtype(kh))
+
+        def part(images):
+            rowmax, _ = _max_and_first([x[images, ..., j:j + sw * w_out:sw]
+                                        for j in range(kw)], which=col[images])
+            _max_and_first([rowmax[:, :, i:i + sh * h_out:sh] for i in range(kh)],
+                           best=out[images], which=row[images])
+
+        list(parallel_map(part, image_parts(n, x.nbytes)))
         self.cache = (x.shape, x.dtype, col, row)
         return out
 
@@ -154,11 +178,17 @@ class MaxPool2D(_Pool2D):
         # windows overlap (the steps add up); otherwise every element is written.
         covered_h, covered_w = kh == sh and kh * h_out == h, kw == sw and kw * w_out == w
         d_rowmax = (np.empty if covered_h else np.zeros)(col.shape, dtype=dout.dtype)
-        _send_back(dout, row, [d_rowmax[:, :, i:i + sh * h_out:sh] for i in range(kh)],
-                   overlapping=kh > sh)
         dx = (np.empty if covered_w else np.zeros)(x_shape, dtype=dout.dtype)
-        _send_back(d_rowmax, col, [dx[..., j:j + sw * w_out:sw] for j in range(kw)],
-                   overlapping=kw > sw)
+
+        def part(images):
+            _send_back(dout[images], row[images],
+                       [d_rowmax[images, :, i:i + sh * h_out:sh] for i in range(kh)],
+                       overlapping=kh > sh)
+            _send_back(d_rowmax[images], col[images],
+                       [dx[images, ..., j:j + sw * w_out:sw] for j in range(kw)],
+                       overlapping=kw > sw)
+
+        list(parallel_map(part, image_parts(len(dout), dx.nbytes)))
         return dx
 
 

@@ -1,10 +1,12 @@
-"""A few threads of minicnn's own for the fast kernels (``_fast.py``).
+"""A few threads of minicnn's own for the fast kernels: Conv2D (``_fast.py``) and
+MaxPool2D (``pooling.py``).
 
 A convolution's time goes to two kinds of work: gathering windows into columns (plain
 NumPy copies, which run on one core) and matrix products (the BLAS). Both release
 Python's GIL. So the kernels cut their work into chunks and run the chunks on a small
 pool of threads, each chunk with a one-thread BLAS: the copies use every core too,
-not only the products.
+not only the products. Max-pooling, element-wise NumPy on one core, is cut into parts
+of the batch the same way.
 
 Why not simply let the BLAS use all cores? OpenBLAS's threads busy-wait for work
 between products. When another process keeps a core busy (a browser, a second
@@ -58,16 +60,16 @@ def default_threads() -> int:
 
 
 def kernel_threads() -> int:
-    """How many threads the kernels use now (1 inside a pool thread: no nesting)."""
-    if _override is not None or threading.current_thread().name.startswith(_NAME):
-        return 1 if _override is None else _override
-    return default_threads()
+    """How many threads the kernels use now."""
+    if threading.current_thread().name.startswith(_NAME):
+        return 1                             # inside a pool thread: no nesting
+    return _override if _override is not None else default_threads()
 
 
 @contextlib.contextmanager
 def one_thread():
-    """Run the kernels on the calling thread only, inside this block (for
-    ``TrainStep``'s workers, which already use every core)."""
+    """Inside this block every kernel runs on the thread that calls it, whichever
+    thread that is (for ``TrainStep``'s workers, which already use every core)."""
     global _override
     previous, _override = _override, 1
     try:

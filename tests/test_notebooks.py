@@ -14,6 +14,7 @@ import base64
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -22,6 +23,9 @@ from minicnn import notebooks
 from minicnn.data import fashion_mnist_test_set
 
 NOTEBOOKS = notebooks.find_notebooks()
+# The assignments' starter notebooks, run here against the reference solution: what a
+# student who has finished every part runs.
+STARTERS = sorted((Path(__file__).resolve().parents[1] / "assignments").glob("*/starter.ipynb"))
 
 # a number with a percent sign, or with a decimal point, not part of a longer word/number
 QUOTED = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?\s?%|(?<![\w.])-?\d+\.\d+(?![\w.%])")
@@ -83,7 +87,26 @@ def test_notebook_runs_without_error(path, monkeypatch):
         assert f"Test images: {fashion_mnist_test_set().description}" in printed
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", STARTERS, ids=[p.parent.name for p in STARTERS])
+def test_starter_notebook_runs_on_the_reference(path, monkeypatch):
+    # The starters end their cells with plt.show(), as students do in Jupyter: the
+    # kernel's own (inline) backend shows the figures, Agg would not.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    nb = notebooks.execute(path, timeout=600)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert [o for o in outputs if o.get("output_type") == "error"] == []
+    assert outputs, f"{path} printed nothing"
+    if "matplotlib" in path.read_text():
+        assert any("image/png" in o.get("data", {}) for o in outputs), \
+            f"{path} shows no figure"
+
+
+def test_there_are_starter_notebooks():
+    assert {p.parent.name for p in STARTERS} >= {"cnn_layers", "guided_backprop"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + STARTERS,
+                         ids=[p.name for p in NOTEBOOKS] + [p.parent.name for p in STARTERS])
 def test_notebook_is_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:

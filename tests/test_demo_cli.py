@@ -26,7 +26,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def run(*args, cwd=None):
     """The CLI in a subprocess. The timeout only guards against a hang: the demo takes
-    about 15 s on a quiet 2-core machine, but several times that on a loaded one."""
+    about 10 s on a quiet 2-core machine, but several times that on a loaded one."""
     env = dict(os.environ, MPLBACKEND="Agg")
     return subprocess.run([sys.executable, "-m", "minicnn", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=600)

@@ -21,9 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from .layers._threads import one_thread
+from .layers._threads import one_blas_thread, one_thread
 from .losses import SoftmaxCrossEntropy
 from .sequential import Sequential
 from .validation import (
@@ -126,7 +125,6 @@ class TrainStep:
         self.optimizer = optimizer
         self.workers = check_workers(workers)
         self.replicas, self._pool = [], None
-        self._blas = ThreadpoolController()         # found once: limiting is then cheap
         if self.workers > 1:
             self.replicas = [_replica(model) for _ in range(self.workers)]
             # Kept for all steps (a new pool would start new threads every step); its
@@ -137,7 +135,7 @@ class TrainStep:
         """Train on one batch; returns its mean loss and its scores. A non-finite loss
         raises FloatingPointError before any parameter changes."""
         self.model.zero_grad()
-        with self._blas.limit(limits=1, user_api="blas"):   # one BLAS thread per worker
+        with one_blas_thread():                 # one BLAS thread per worker
             if self.workers == 1 or len(x) < 2:
                 loss, scores = _forward_backward(self.model, x, y)
             else:

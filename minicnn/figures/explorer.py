@@ -49,7 +49,7 @@ from ..explain import display
 from ..explain.core import check_input
 from ..io import atomic_write
 from ..layers import RELU_MODES, ReLU
-from ..layers._threads import one_thread
+from ..layers._threads import one_blas_thread, one_thread
 from ..sequential import Sequential
 from ..train import check_workers, default_workers
 from .panels import SIGNED_CMAP
@@ -276,7 +276,6 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
     -------
     `Explorer`. The model is left as it was.
     """
-    from threadpoolctl import ThreadpoolController
     from tqdm.auto import tqdm
 
     check_input(model, images, "build_explorer")
@@ -332,7 +331,7 @@ def build_explorer(model: Sequential, images: np.ndarray, names: Sequence[str],
     # caches), and the BLAS library (and with several workers the convolution kernels)
     # are held to one thread each, so the workers share the cores.
     with tqdm(total=len(images), desc="explorer", unit="image", disable=not progress) as bar, \
-            ThreadpoolController().limit(limits=1, user_api="blas"), \
+            one_blas_thread(), \
             one_thread() if workers > 1 else contextlib.nullcontext(), \
             ThreadPoolExecutor(workers) as pool:
         jobs = [pool.submit(run, w, copy.deepcopy(model) if w else model)

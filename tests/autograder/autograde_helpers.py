@@ -55,10 +55,35 @@ def linear_model(student, w, b=None):
     return model
 
 
-def conv_net_scores(x, p):
-    """The scores of ``conv1 (3x3, pad 1) -> relu -> flatten -> fc1`` with the weights in
-    ``p`` (w1, b1, w2, b2), written out in NumPy: the grader's own forward pass."""
+def conv_net(student, rng, channels, filters, side, classes):
+    """The student's ``conv1 (channels -> filters, 3x3, pad 1) -> relu1 -> flatten -> fc1
+    (filters*side*side -> classes)`` in float64, with random weights drawn here.
+    Returns the model and its weights ``p`` (w1, b1, w2, b2), for `conv_net_scores`."""
+    layers = student.layers
+    model = student.Sequential([layers.Conv2D(channels, filters, 3, padding=1, name="conv1"),
+                                layers.ReLU(name="relu1"), layers.Flatten(name="flat"),
+                                layers.Dense(filters * side * side, classes, name="fc1")])
+    model = model.astype(np.float64)
+    p = {"w1": rng.standard_normal((filters, channels, 3, 3)),
+         "b1": rng.standard_normal(filters),
+         "w2": rng.standard_normal((filters * side * side, classes)),
+         "b2": rng.standard_normal(classes)}
+    for layer, w, b in (("conv1", "w1", "b1"), ("fc1", "w2", "b2")):
+        student.set(model[layer].params["W"], p[w])
+        student.set(model[layer].params["b"], p[b])
+    return model, p
+
+
+def conv_relu(x, w, b):
+    """``relu(conv(x, w) + b)`` for 3x3 filters, padding 1 and stride 1, written out in
+    NumPy: the grader's own conv layer."""
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     windows = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
-    h = np.einsum("nchwij,fcij->nfhw", windows, p["w1"]) + p["b1"][None, :, None, None]
-    return np.maximum(h, 0).reshape(len(x), -1) @ p["w2"] + p["b2"]
+    return np.maximum(np.einsum("nchwij,fcij->nfhw", windows, w) + b[None, :, None, None], 0)
+
+
+def conv_net_scores(x, p):
+    """The scores of `conv_net` (``conv1 -> relu -> flatten -> fc1``) with the weights in
+    ``p`` (w1, b1, w2, b2), written out in NumPy: the grader's own forward pass."""
+    h = conv_relu(x, p["w1"], p["b1"])
+    return h.reshape(len(x), -1) @ p["w2"] + p["b2"]

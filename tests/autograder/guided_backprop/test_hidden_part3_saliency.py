@@ -4,29 +4,13 @@ ReLUs are set to, dtypes, and guided backprop of a class score against the chain
 
 import numpy as np
 import pytest
-from autograde_helpers import conv_net_scores, numerical_gradient, rel_error
-
-
-def _conv_net(student, rng):
-    """conv1 (3 -> 2 channels, 3x3, pad 1) -> relu1 -> flatten -> fc1 (2*4*4 -> 3)."""
-    layers = student.layers
-    model = student.Sequential([layers.Conv2D(3, 2, 3, padding=1, name="conv1"),
-                                layers.ReLU(name="relu1"), layers.Flatten(name="flat"),
-                                layers.Dense(32, 3, name="fc1")]).astype(np.float64)
-    params = {"w1": rng.standard_normal((2, 3, 3, 3)), "b1": rng.standard_normal(2),
-              "w2": rng.standard_normal((32, 3)), "b2": rng.standard_normal(3)}
-    student.set(model["conv1"].params["W"], params["w1"])
-    student.set(model["conv1"].params["b"], params["b1"])
-    student.set(model["fc1"].params["W"], params["w2"])
-    student.set(model["fc1"].params["b"], params["b2"])
-    return model, params
-
+from autograde_helpers import conv_net, conv_net_scores, numerical_gradient, rel_error
 
 
 @pytest.mark.points(2)
 def test_class_saliency_matches_numerical(student, rng):
     """Through conv -> relu -> dense: max over channels of |numerical gradient|."""
-    model, params = _conv_net(student, rng)
+    model, params = conv_net(student, rng, channels=3, filters=2, side=4, classes=3)
     x = rng.standard_normal((2, 3, 4, 4))
     classes = np.array([2, 0])
     got = student.explain.class_saliency(model, x, classes)
@@ -41,7 +25,7 @@ def test_class_saliency_matches_numerical(student, rng):
 def test_class_saliency_is_the_true_gradient_whatever_the_relu_mode(student, rng):
     """A model whose ReLUs were left in "guided" mode still gets the true gradient, and
     keeps its mode."""
-    model, params = _conv_net(student, rng)
+    model, params = conv_net(student, rng, channels=3, filters=2, side=4, classes=3)
     x = rng.standard_normal((1, 3, 4, 4))
     model.set_relu_mode("guided")
     got = student.explain.class_saliency(model, x, 1)
@@ -53,7 +37,7 @@ def test_class_saliency_is_the_true_gradient_whatever_the_relu_mode(student, rng
 @pytest.mark.points(1)
 def test_class_saliency_in_float32(student, rng):
     """float32 model and images: an (N, H, W) float32 map, never negative."""
-    model, _ = _conv_net(student, rng)
+    model, _ = conv_net(student, rng, channels=3, filters=2, side=4, classes=3)
     model = model.astype(np.float32)
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
     got = student.explain.class_saliency(model, x, np.array([0, 2]))

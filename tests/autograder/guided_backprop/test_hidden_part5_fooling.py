@@ -1,32 +1,17 @@
 """Part 5, hidden tests (only in the autograder): fooling a small conv network, checked
-with the network written out here, within bounds, and in float32."""
+with the grader's own forward pass (conv_net_scores), within bounds, and in float32."""
 
 import numpy as np
 import pytest
-from autograde_helpers import conv_net_scores
-
-
-def _conv_net(student, rng):
-    """conv1 (1 -> 3, 3x3, pad 1) -> relu1 -> flatten -> fc1 (3*5*5 -> 4)."""
-    layers = student.layers
-    model = student.Sequential([layers.Conv2D(1, 3, 3, padding=1, name="conv1"),
-                                layers.ReLU(name="relu1"), layers.Flatten(name="flat"),
-                                layers.Dense(75, 4, name="fc1")]).astype(np.float64)
-    p = {"w1": rng.standard_normal((3, 1, 3, 3)), "b1": rng.standard_normal(3),
-         "w2": rng.standard_normal((75, 4)), "b2": rng.standard_normal(4)}
-    for layer, w, b in (("conv1", "w1", "b1"), ("fc1", "w2", "b2")):
-        student.set(model[layer].params["W"], p[w])
-        student.set(model[layer].params["b"], p[b])
-    return model, p
-
+from autograde_helpers import conv_net, conv_net_scores
 
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("signed", [False, True])
 def test_fools_a_small_conv_net(student, rng, signed):
-    """The least likely class becomes the prediction (checked with the network written
-    here), and the reported sizes of the change are those of the image returned."""
-    model, p = _conv_net(student, rng)
+    """The least likely class becomes the prediction (checked with the grader's forward
+    pass), and the reported sizes of the change are those of the image returned."""
+    model, p = conv_net(student, rng, channels=1, filters=3, side=5, classes=4)
     x = rng.random((1, 1, 5, 5))
     target = int(conv_net_scores(x, p)[0].argmin())
     result = student.explain.fool(model, x, target, step=0.02, max_steps=500, signed=signed)
@@ -41,7 +26,7 @@ def test_fools_a_small_conv_net(student, rng, signed):
 @pytest.mark.points(2)
 def test_bounds_and_float32(student, rng):
     """A float32 model and image stay float32; bounds (0, 1) keep every pixel in range."""
-    model, p = _conv_net(student, rng)
+    model, p = conv_net(student, rng, channels=1, filters=3, side=5, classes=4)
     model = model.astype(np.float32)
     x = rng.random((1, 1, 5, 5)).astype(np.float32)
     target = int(conv_net_scores(x.astype(np.float64), p)[0].argmin())

@@ -8,7 +8,7 @@ neuron of its layer, and backpropagates that. Run them with
 
 import numpy as np
 import pytest
-from autograde_helpers import assert_close_grad, numerical_gradient
+from autograde_helpers import assert_close_grad, conv_relu, numerical_gradient
 
 # Some neurons in these tiny models do not fire; the explain module warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -38,24 +38,17 @@ def test_neuron_of_a_conv_layer_is_its_filter(student, rng, mode):
     np.testing.assert_allclose(grad, expected, atol=1e-12)
 
 
-def _conv_relu(x, w, b):
-    """conv1 -> relu1 of _conv_model, written here (padding 1, stride 1)."""
-    x = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    windows = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))
-    return np.maximum(np.einsum("nchwij,fcij->nfhw", windows, w) + b[None, :, None, None], 0)
-
-
 @pytest.mark.points(2)
 def test_neuron_gradient_matches_numerical(student, rng):
     """Standard mode: the gradient of an active ReLU neuron is the true gradient."""
     w, b = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal(2)
     model = _conv_model(student, w, b)
     x = rng.standard_normal((1, 1, 5, 5))
-    out = _conv_relu(x, w, b)
+    out = conv_relu(x, w, b)
     channel, y, x_pos = np.unravel_index(np.argmax(out[0]), out[0].shape)  # fires
     neuron = student.explain.Neuron("relu1", int(channel), int(y), int(x_pos))
     grad = student.explain.gradient(model, x, neuron, mode="standard")
-    numeric = numerical_gradient(lambda v: _conv_relu(v, w, b)[0, channel, y, x_pos], x)
+    numeric = numerical_gradient(lambda v: conv_relu(v, w, b)[0, channel, y, x_pos], x)
     assert_close_grad(grad, numeric, "gradient of the neuron")
 
 

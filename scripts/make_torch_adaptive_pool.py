@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from make_torch_test_weights import TinyVGG, input_gradient  # this script's folder
 from torch import nn
 
 # (input H, W) -> output (OH, OW): shrinking unevenly, evenly, identity, growing
@@ -26,31 +27,16 @@ CASES = [((10, 13), (4, 5)), ((14, 14), (7, 7)), ((7, 9), (3, 3)), ((5, 3), (7, 
 SIDES = (12, 20)   # feature maps 3x3 and 5x5, pooled to 4x4
 
 
-def tiny_vgg() -> nn.Module:
-    """The network of scripts/make_torch_test_weights.py, with torchvision's avgpool."""
-    class TinyVGG(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-            self.avgpool = nn.AdaptiveAvgPool2d((4, 4))
-            self.classifier = nn.Sequential(
-                nn.Linear(8 * 4 * 4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 5))
+class PooledTinyVGG(TinyVGG):
+    """The network of tiny_vgg.pth with torchvision's avgpool between its features and
+    its classifier (no weights of its own, so it loads the same state_dict)."""
 
-        def forward(self, x):
-            return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
-    return TinyVGG()
+    def __init__(self):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d((4, 4))
 
-
-def guided_gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-    hooks = [m.register_full_backward_hook(lambda m, gi, go: (gi[0].clamp(min=0),))
-             for m in model.modules() if isinstance(m, nn.ReLU)]
-    x = x.clone().requires_grad_(True)
-    model(x).gather(1, target[:, None]).sum().backward()
-    for hook in hooks:
-        hook.remove()
-    return x.grad.numpy()
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
 def main() -> None:
@@ -68,7 +54,7 @@ def main() -> None:
                        f"case{k}_out": y.detach().numpy(), f"case{k}_dx": x.grad.numpy(),
                        f"case{k}_output_size": np.array(output_size)})
 
-    model = tiny_vgg().eval()
+    model = PooledTinyVGG().eval()
     model.load_state_dict(torch.load(out / "tiny_vgg.pth", weights_only=True))
     target = torch.tensor([1, 4])
     arrays["vgg_target"] = target.numpy()
@@ -77,7 +63,7 @@ def main() -> None:
         with torch.no_grad():
             arrays[f"vgg_logits{side}"] = model(x).numpy()
         arrays[f"vgg_x{side}"] = x.numpy()
-        arrays[f"vgg_guided{side}"] = guided_gradient(model, x, target)
+        arrays[f"vgg_guided{side}"] = input_gradient(model, x, target, guided=True)
     arrays["torch_version"] = np.array(torch.__version__)
     np.savez(out / "adaptive_pool_expected.npz", **arrays)
     print(f"wrote {out / 'adaptive_pool_expected.npz'}")
